@@ -1,0 +1,83 @@
+"""`threadline doctor`: check settings and connections, explain problems in plain words."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+import typer
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from core.db.migrate import current_revision, head_revision
+from core.db.session import make_engine
+from core.infra.stack import infrastructure
+from core.registry import Registry
+from core.settings import SETTING_DOCS, load_settings
+
+
+def run_doctor(registry: Registry) -> None:
+    problems = 0
+
+    def ok(msg: str) -> None:
+        typer.secho(f"  ok    {msg}", fg="green")
+
+    def bad(msg: str) -> None:
+        nonlocal problems
+        problems += 1
+        typer.secho(f"  FAIL  {msg}", fg="red")
+
+    typer.echo("Settings")
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            bad(f"{str(err.get('loc', ['?'])[0]).upper()}: {err['msg']}")
+        raise typer.Exit(1) from None
+    for name, doc in SETTING_DOCS.items():
+        state = "set" if os.environ.get(name) else "default"
+        typer.echo(f"  {state:<7} {name:<30} {doc}")
+    if settings.slack_app_token and not settings.slack_bot_token:
+        bad("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Socket Mode needs both")
+    if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
+        bad("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN (Socket Mode)")
+    if not settings.outbound_smtp_url:
+        typer.echo("  note  THREADLINE_OUTBOUND_SMTP_URL is unset: replies to email customers cannot be sent")
+
+    typer.echo("Connections")
+    try:
+        with infrastructure(settings) as infra:
+            where = "embedded Postgres" if settings.embedded_database else "DATABASE_URL"
+            engine = make_engine(infra.database_url, pool_size=1)
+            try:
+                with engine.connect() as conn:
+                    version = conn.execute(text("SHOW server_version")).scalar()
+                    has_vector = conn.execute(
+                        text("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+                    ).scalar()
+                ok(f"{where} answers (PostgreSQL {version})")
+                if has_vector:
+                    ok("pgvector is available")
+                else:
+                    bad("the pgvector extension is not installed on this Postgres (use the pgvector/pgvector image)")
+                cur, head = current_revision(engine), head_revision(engine)
+                if cur == head:
+                    ok(f"schema is current ({cur})")
+                else:
+                    bad(f"schema is at {cur or 'nothing'}, code expects {head}: run `threadline migrate`")
+            except Exception as exc:  # doctor reports, it does not crash
+                bad(f"cannot reach {where}: {type(exc).__name__}: {exc}")
+            finally:
+                engine.dispose()
+            try:
+                redis.Redis.from_url(infra.redis_url or "", socket_timeout=3, socket_connect_timeout=3).ping()
+                ok(f"{'embedded Redis' if settings.embedded_redis else 'REDIS_URL'} answers")
+            except (redis.RedisError, OSError, ValueError) as exc:
+                bad(f"cannot reach Redis: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # embedded servers failed to start, or similar
+        bad(f"could not start or reach the database/queue: {exc}")
+    typer.echo(f"Components: {', '.join(sorted(registry.components)) or 'none'}")
+    if problems:
+        typer.secho(f"{problems} problem(s) found", fg="red")
+        raise typer.Exit(1)
+    typer.secho("all checks passed", fg="green")

@@ -1,0 +1,129 @@
+"""`threadline up`: one command that runs the whole product under one supervisor."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import typer
+
+from core.cli.context import fail, settings_or_exit
+from core.db.migrate import upgrade
+from core.db.session import system_scope
+from core.errors import OperatorError
+from core.infra.stack import start_infrastructure
+from core.logs import configure_logging
+from core.registry import Component, Registry
+from core.runtime import build_runtime
+from core.tenancy.service import bootstrap
+
+STOP_GRACE_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux: children get SIGTERM if the supervisor itself is killed, so nothing is orphaned.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    component: Component
+    proc: subprocess.Popen[bytes]
+    started: float
+    restarts: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+def _spawn(component: Component, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *component.command],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
+        preexec_fn=_die_with_parent,
+    )
+
+
+def run_up(registry: Registry) -> None:
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        infra = start_infrastructure(settings)
+    except OperatorError as exc:
+        raise fail(f"error: {exc}") from None
+    children: list[Child] = []
+    try:
+        runtime = build_runtime(settings, database_url=infra.database_url, redis_url=infra.redis_url, registry=registry, pool_size=2)
+        upgrade(runtime.engine)
+        with system_scope(runtime.factory) as session:
+            result = bootstrap(session=session, support_address=settings.support_address, slack_channel=settings.slack_channel)
+            api_key = result.api_key_secret
+        runtime.close()
+        typer.echo("Threadline is starting")
+        where = "embedded, data in " + str(settings.data_dir.resolve()) if settings.embedded_database else "DATABASE_URL"
+        typer.echo(f"  postgres    {where}")
+        typer.echo(f"  redis       {'embedded' if settings.embedded_redis else 'REDIS_URL'}")
+        if api_key:
+            typer.secho(f"  admin API key (shown once, store it now): {api_key}", fg="yellow")
+        env = dict(os.environ)
+        env["DATABASE_URL"] = infra.database_url
+        if infra.redis_url:
+            env["REDIS_URL"] = infra.redis_url
+        env["THREADLINE_DATA_DIR"] = str(settings.data_dir.resolve())
+        components = sorted(
+            (c for c in registry.components.values() if c.enabled(settings)), key=lambda c: (c.order, c.name)
+        )
+        for component in components:
+            children.append(Child(component, _spawn(component, env), time.monotonic()))
+            typer.echo(f"  {component.name:<11} {component.describe(settings)}")
+        typer.echo("Press Ctrl-C to stop.")
+        _supervise(children, env, stop)
+    finally:
+        _stop_children(children)
+        infra.stop()
+    typer.echo("Threadline stopped.")
+
+
+def _supervise(children: list[Child], env: dict[str, str], stop: threading.Event) -> None:
+    """Restart a component that dies (with backoff); give up on one that keeps crashing."""
+    while not stop.wait(0.5):
+        for child in children:
+            code = child.proc.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            child.history = [t for t in child.history if now - t < 60] + [now]
+            if len(child.history) > 5:
+                typer.secho(f"{child.component.name} keeps exiting (code {code}); stopping Threadline", fg="red", err=True)
+                stop.set()
+                raise typer.Exit(1)
+            typer.secho(f"{child.component.name} exited with code {code}; restarting", fg="yellow", err=True)
+            time.sleep(min(2 ** len(child.history) * 0.25, 5))
+            child.proc = _spawn(child.component, env)
+            child.restarts += 1
+
+
+def _stop_children(children: list[Child]) -> None:
+    for child in children:
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        try:
+            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.proc.kill()
+            child.proc.wait()

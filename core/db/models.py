@@ -1,0 +1,8 @@
+"""Import every model module so Base.metadata is complete (alembic, tests)."""
+
+from core.jobs import models as _jobs  # noqa: F401
+from core.tenancy import models as _tenancy  # noqa: F401
+from core.tickets import models as _tickets  # noqa: F401
+from core.db.base import Base
+
+metadata = Base.metadata

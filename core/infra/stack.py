@@ -1,0 +1,92 @@
+"""Resolve where Postgres and Redis are: configured URLs, or the embedded servers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import redis
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import make_url
+
+from core.infra.embedded import EmbeddedPostgres, EmbeddedRedis
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB_NAME = "threadline"
+
+
+@dataclass
+class Infrastructure:
+    database_url: str
+    redis_url: str | None
+    embedded_postgres: EmbeddedPostgres | None = None
+    embedded_redis: EmbeddedRedis | None = None
+    _owned: list[object] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop only the embedded servers this process started (redis first: it has no clients left)."""
+        for server in reversed(self._owned):
+            try:
+                server.stop()  # type: ignore[attr-defined]
+            except Exception as exc:  # shutting down: report and keep stopping the rest
+                log.warning("embedded server did not stop cleanly", extra={"error": str(exc)})
+        self._owned.clear()
+
+
+def _ensure_database(admin_url: str, name: str) -> str:
+    engine = create_engine(admin_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _redis_alive(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def start_infrastructure(settings: Settings, *, need_redis: bool = True) -> Infrastructure:
+    """Use DATABASE_URL/REDIS_URL when set; otherwise start (or join) the embedded servers."""
+    data_dir = settings.data_dir.resolve()
+    owned: list[object] = []
+    pg: EmbeddedPostgres | None = None
+    if settings.database_url is not None:
+        database_url = settings.database_url.get_secret_value()
+    else:
+        pg = EmbeddedPostgres(data_dir)
+        already_running = (pg.pgdata / "postmaster.pid").exists()
+        admin_url = pg.start()
+        if not already_running:
+            owned.append(pg)
+        database_url = _ensure_database(admin_url, EMBEDDED_DB_NAME)
+    rds: EmbeddedRedis | None = None
+    redis_url: str | None = None
+    if settings.redis_url is not None:
+        redis_url = settings.redis_url.get_secret_value()
+    elif need_redis:
+        rds = EmbeddedRedis(data_dir)
+        existing = f"unix://{rds.socket_path}?db=0"
+        if rds.socket_path.exists() and _redis_alive(existing):
+            redis_url = existing
+        else:
+            redis_url = rds.start()
+            owned.append(rds)
+    return Infrastructure(database_url, redis_url, pg, rds, owned)
+
+
+@contextmanager
+def infrastructure(settings: Settings, *, need_redis: bool = True) -> Iterator[Infrastructure]:
+    infra = start_infrastructure(settings, need_redis=need_redis)
+    try:
+        yield infra
+    finally:
+        infra.stop()

@@ -1,0 +1,48 @@
+"""Write outbox rows in the caller's transaction: the side effect is committed with the change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.jobs.models import OutboxRow, OutboxStatus
+from core.registry import Registry
+from core.tickets.events import DomainEvent
+
+
+def record_events(*, session: Session, registry: Registry, events: Iterable[DomainEvent]) -> list[OutboxRow]:
+    """One outbox row per (event, subscribed job), so each job retries on its own."""
+    rows: list[OutboxRow] = []
+    for event in events:
+        for job in registry.jobs_for(event.kind):
+            rows.append(
+                enqueue(
+                    session=session,
+                    tenant_id=event.tenant_id,
+                    job=job,
+                    payload={"event": event.kind, "ticket_id": str(event.ticket_id), **event.data},
+                    ticket_id=event.ticket_id,
+                )
+            )
+    return rows
+
+
+def enqueue(
+    *,
+    session: Session,
+    tenant_id: uuid.UUID,
+    job: str,
+    payload: dict[str, Any],
+    ticket_id: uuid.UUID | None = None,
+    delay_seconds: float = 0,
+) -> OutboxRow:
+    """Ask for a job to run after this transaction commits (optionally not before a delay)."""
+    row = OutboxRow(tenant_id=tenant_id, job=job, payload=payload, status=OutboxStatus.PENDING, ticket_id=ticket_id)
+    if delay_seconds:
+        row.available_at = datetime.now(timezone.utc) + timedelta(seconds=delay_seconds)
+    session.add(row)
+    return row

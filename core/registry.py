@@ -1,0 +1,101 @@
+"""The registry of what plugins add: jobs, event subscriptions, `up` components, CLI, HTTP.
+
+`core` never imports `inbound`, `bots`, `knowledge` or `admin_api`; they register here through
+the `threadline.plugins` entry point group (see pyproject.toml), loaded by entry points.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job handler gets: ids, never a live session from another unit of work."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    tenant_id: uuid.UUID
+    outbox_id: int
+    attempt: int
+
+
+JobHandler = Callable[[JobContext, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    handler: JobHandler
+    queue: str = "default"
+
+
+@dataclass(frozen=True)
+class Component:
+    """A long-running part `threadline up` supervises, run as `threadline <command>`."""
+
+    name: str
+    command: tuple[str, ...]
+    describe: Callable[[Settings], str]  # where it listens, for the startup banner
+    enabled: Callable[[Settings], bool] = lambda _settings: True
+    order: int = 50
+
+
+class SurfaceNotifier(Protocol):
+    """Port: an agent surface (Slack, Teams) that wants to hear about ticket events."""
+
+    def name(self) -> str: ...
+
+
+@dataclass
+class Registry:
+    jobs: dict[str, JobSpec] = field(default_factory=dict)
+    subscriptions: dict[str, list[str]] = field(default_factory=dict)
+    components: dict[str, Component] = field(default_factory=dict)
+    cli_groups: list[Callable[[Any], None]] = field(default_factory=list)
+    http_mounts: list[Callable[[Any, Settings], None]] = field(default_factory=list)
+
+    def add_job(self, name: str, handler: JobHandler, *, queue: str = "default") -> None:
+        if name in self.jobs:
+            raise ValueError(f"job {name!r} registered twice")
+        self.jobs[name] = JobSpec(name, handler, queue)
+
+    def subscribe(self, event_kind: str, job_name: str) -> None:
+        """Run `job_name` once for every event of this kind (fan-out happens at write time)."""
+        self.subscriptions.setdefault(event_kind, []).append(job_name)
+
+    def add_component(self, component: Component) -> None:
+        self.components[component.name] = component
+
+    def add_cli(self, register: Callable[[Any], None]) -> None:
+        self.cli_groups.append(register)
+
+    def add_http(self, mount: Callable[[Any, Settings], None]) -> None:
+        self.http_mounts.append(mount)
+
+    def jobs_for(self, event_kind: str) -> Sequence[str]:
+        return self.subscriptions.get(event_kind, ())
+
+
+def load_plugins(registry: Registry) -> Registry:
+    """Let every installed plugin register itself; core's own parts are always present."""
+    from core.plugin import register as register_core
+
+    register_core(registry)
+    for ep in sorted(entry_points(group="threadline.plugins"), key=lambda e: e.name):
+        if ep.name == "core":
+            continue
+        ep.load()(registry)
+    return registry

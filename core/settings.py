@@ -1,0 +1,180 @@
+"""All settings in one pydantic-settings class (architecture §3). Read only in entry points."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+_PLACEHOLDERS = {"changeme", "change-me", "xxx", "todo", "secret", "password"}
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class SmtpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_message_bytes: int = 25 * 1024 * 1024
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+
+
+class TeamsSettings(BaseModel):
+    app_id: str | None = None
+    app_password: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Threadline's settings. Environment names are the contract; see README 'Settings'."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: SecretStr | None = Field(default=None, validation_alias=_alias("DATABASE_URL"))
+    redis_url: SecretStr | None = Field(default=None, validation_alias=_alias("REDIS_URL"))
+    data_dir: Path = Field(default=Path(".threadline"), validation_alias=_alias("THREADLINE_DATA_DIR"))
+    api_host: str = Field(default="127.0.0.1", validation_alias=_alias("THREADLINE_API_HOST"))
+    api_port: int = Field(default=8000, validation_alias=_alias("THREADLINE_API_PORT"))
+    smtp_host: str = Field(default="127.0.0.1", validation_alias=_alias("THREADLINE_SMTP_HOST"))
+    smtp_port: int = Field(default=2525, validation_alias=_alias("THREADLINE_SMTP_PORT"))
+    public_url: str = Field(default="http://127.0.0.1:8000", validation_alias=_alias("THREADLINE_PUBLIC_URL"))
+    outbound_smtp_url: SecretStr | None = Field(
+        default=None, validation_alias=_alias("THREADLINE_OUTBOUND_SMTP_URL")
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=_alias("SLACK_SIGNING_SECRET")
+    )
+    slack_client_id: str | None = Field(default=None, validation_alias=_alias("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_CLIENT_SECRET"))
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=_alias("SLACK_API_URL"))
+    teams_app_id: str | None = Field(default=None, validation_alias=_alias("TEAMS_APP_ID"))
+    teams_app_password: SecretStr | None = Field(default=None, validation_alias=_alias("TEAMS_APP_PASSWORD"))
+    undo_seconds: float = Field(default=10, ge=0, validation_alias=_alias("THREADLINE_UNDO_SECONDS"))
+    support_address: str = Field(
+        default="support@threadline.localhost", validation_alias=_alias("THREADLINE_SUPPORT_ADDRESS")
+    )
+    slack_channel: str | None = Field(default=None, validation_alias=_alias("THREADLINE_SLACK_CHANNEL"))
+    llm: str = Field(default="extractive", validation_alias=_alias("THREADLINE_LLM"))
+    embedding: str = Field(default="local-minilm", validation_alias=_alias("THREADLINE_EMBEDDING"))
+    log_level: str = Field(default="INFO", validation_alias=_alias("THREADLINE_LOG_LEVEL"))
+    log_format: str = Field(default="console", validation_alias=_alias("THREADLINE_LOG_FORMAT"))
+    worker_threads: int = Field(default=4, ge=1, validation_alias=_alias("THREADLINE_WORKER_THREADS"))
+    job_max_retries: int = Field(default=8, ge=0, validation_alias=_alias("THREADLINE_JOB_MAX_RETRIES"))
+    job_min_backoff_ms: int = Field(default=1000, ge=0, validation_alias=_alias("THREADLINE_JOB_MIN_BACKOFF_MS"))
+    secret_key: SecretStr | None = Field(default=None, validation_alias=_alias("THREADLINE_SECRET_KEY"))
+
+    @field_validator(
+        "database_url", "redis_url", "slack_bot_token", "slack_signing_secret", "secret_key", mode="after"
+    )
+    @classmethod
+    def _no_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        # Fail fast on copied example values instead of failing at the first request.
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder value; set the real one or unset it")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in {"console", "json"}:
+            raise ValueError("must be 'console' or 'json'")
+        return value
+
+    @cached_property
+    def api(self) -> ApiSettings:
+        return ApiSettings(host=self.api_host, port=self.api_port)
+
+    @cached_property
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings(host=self.smtp_host, port=self.smtp_port)
+
+    @cached_property
+    def slack(self) -> SlackSettings:
+        return SlackSettings(
+            bot_token=self.slack_bot_token,
+            app_token=self.slack_app_token,
+            signing_secret=self.slack_signing_secret,
+            client_id=self.slack_client_id,
+            client_secret=self.slack_client_secret,
+            api_url=self.slack_api_url,
+        )
+
+    @cached_property
+    def teams(self) -> TeamsSettings:
+        return TeamsSettings(app_id=self.teams_app_id, app_password=self.teams_app_password)
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigurationError("DATABASE_URL is not set and no embedded database is running")
+        return self.database_url.get_secret_value()
+
+    def require_redis_url(self) -> str:
+        if self.redis_url is None:
+            raise ConfigurationError("REDIS_URL is not set and no embedded Redis is running")
+        return self.redis_url.get_secret_value()
+
+
+# Every environment variable Threadline reads, with a one-line description; README, doctor and
+# the compose test all read this table, so a setting cannot exist undocumented.
+SETTING_DOCS: dict[str, str] = {
+    "DATABASE_URL": "Postgres URL (postgresql+psycopg://user:pass@host/db); unset = embedded Postgres",
+    "REDIS_URL": "Redis URL (redis://host:6379/0); unset = embedded Redis",
+    "THREADLINE_DATA_DIR": "where embedded databases, blobs and state live (default ./.threadline)",
+    "THREADLINE_API_HOST": "API server bind address (default 127.0.0.1)",
+    "THREADLINE_API_PORT": "API server port (default 8000)",
+    "THREADLINE_SMTP_HOST": "SMTP server bind address (default 127.0.0.1)",
+    "THREADLINE_SMTP_PORT": "SMTP server port (default 2525)",
+    "THREADLINE_PUBLIC_URL": "public base URL of the API server (links, OAuth redirects)",
+    "THREADLINE_OUTBOUND_SMTP_URL": "smtp[s]://user:pass@host:port relay for outgoing mail",
+    "SLACK_BOT_TOKEN": "xoxb- token for a single Slack workspace",
+    "SLACK_APP_TOKEN": "xapp- token; when set, Slack connects over Socket Mode",
+    "SLACK_SIGNING_SECRET": "verifies Slack's HTTP requests",
+    "SLACK_CLIENT_ID": "Slack OAuth client id (multi-workspace install)",
+    "SLACK_CLIENT_SECRET": "Slack OAuth client secret",
+    "SLACK_API_URL": "Slack Web API base URL (tests point it at a local fake)",
+    "TEAMS_APP_ID": "Microsoft Teams bot app id",
+    "TEAMS_APP_PASSWORD": "Microsoft Teams bot app password",
+    "THREADLINE_UNDO_SECONDS": "undo window before an agent's reply is sent (default 10)",
+    "THREADLINE_SUPPORT_ADDRESS": "first inbox's address at bootstrap (default support@threadline.localhost)",
+    "THREADLINE_SLACK_CHANNEL": "first inbox's Slack channel id at bootstrap",
+    "THREADLINE_LLM": "draft writer: extractive (default, offline), openai, anthropic, ollama, llamacpp",
+    "THREADLINE_EMBEDDING": "embedding model: local-minilm (default, offline), openai, huggingface",
+    "THREADLINE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
+    "THREADLINE_LOG_FORMAT": "console (default) or json",
+    "THREADLINE_WORKER_THREADS": "job worker threads per worker process (default 4)",
+    "THREADLINE_JOB_MAX_RETRIES": "retries before a job is dead-lettered (default 8)",
+    "THREADLINE_JOB_MIN_BACKOFF_MS": "first retry delay of a failed job, doubled per retry (default 1000)",
+    "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
+}
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment (and .env). Call from entry points only."""
+    return Settings()

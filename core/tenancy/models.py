@@ -1,0 +1,107 @@
+"""Tenants, inboxes, agents, API keys and the admin audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, TenantOwned, new_id, str_enum, utcnow_column
+
+
+class ReplyMode(StrEnum):
+    THREAD = "thread"  # an agent's plain thread reply goes to the customer (after undo)
+    EXPLICIT = "explicit"  # thread text is internal; only "Reply to customer" sends
+
+
+class AgentRole(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class Inbox(TenantOwned, Base):
+    __tablename__ = "inboxes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    # Globally unique: SMTP RCPT resolves an address to exactly one tenant's inbox.
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    reply_mode: Mapped[ReplyMode] = mapped_column(str_enum(ReplyMode, "reply_mode"), default=ReplyMode.THREAD)
+    slack_channel_id: Mapped[str | None] = mapped_column(String(64))
+    teams_channel_id: Mapped[str | None] = mapped_column(String(256))
+    send_acknowledgement: Mapped[bool] = mapped_column(Boolean, default=False)
+    widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class Agent(TenantOwned, Base):
+    __tablename__ = "agents"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        UniqueConstraint("tenant_id", "slack_user_id"),
+        UniqueConstraint("tenant_id", "teams_user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[AgentRole] = mapped_column(str_enum(AgentRole, "agent_role"), default=AgentRole.AGENT)
+    slack_user_id: Mapped[str | None] = mapped_column(String(64))
+    teams_user_id: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class ApiKey(TenantOwned, Base):
+    """An admin API key: only its SHA-256 is stored; the prefix finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = utcnow_column()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(TenantOwned, Base):
+    """Admin actions that are not ticket changes (those live in the ticket timeline)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TicketCounter(Base):
+    """Per-tenant ticket number allocator; the row lock serialises concurrent creators."""
+
+    __tablename__ = "ticket_counters"
+    __tenant_owned__ = True
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_number: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,25 @@
+"""Domain events returned by services; the edge turns them into outbox rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Something that happened to a ticket that other parts may react to after commit."""
+
+    kind: str
+    tenant_id: uuid.UUID
+    ticket_id: uuid.UUID
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EventKind:
+    TICKET_OPENED = "ticket.opened"
+    MESSAGE_APPENDED = "message.appended"
+    STATUS_CHANGED = "ticket.status_changed"
+    PRIORITY_CHANGED = "ticket.priority_changed"
+    ASSIGNEE_CHANGED = "ticket.assignee_changed"

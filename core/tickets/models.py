@@ -1,0 +1,251 @@
+"""Contacts, tickets, messages, attachments, the ticket timeline, surface anchors, drafts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, TenantOwned, new_id, str_enum, utcnow_column
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    WIDGET = "widget"
+    SLACK = "slack"
+    TEAMS = "teams"
+    API = "api"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+    BOT = "bot"
+
+
+class DeliveryState(StrEnum):
+    NOT_APPLICABLE = "n/a"
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ActorKind(StrEnum):
+    AGENT = "agent"
+    CONTACT = "contact"
+    SYSTEM = "system"
+    BOT = "bot"
+    API = "api"
+
+
+class DraftState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    EDITED = "edited"
+    DISCARDED = "discarded"
+    STALE = "stale"
+
+
+class Contact(TenantOwned, Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320))  # normalised: lower-cased, trimmed
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class Ticket(TenantOwned, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_tickets_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    number: Mapped[int] = mapped_column(Integer)
+    inbox_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("inboxes.id", ondelete="RESTRICT"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("contacts.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(998))  # RFC 5322 line limit
+    status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus, "ticket_status"), default=TicketStatus.NEW)
+    priority: Mapped[Priority] = mapped_column(str_enum(Priority, "priority"), default=Priority.NORMAL)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    # Random secret used in plus-addressed Reply-To (support+<token>@...); never logged.
+    reply_token: Mapped[str] = mapped_column(String(64), unique=True)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    linked_ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("tickets.id"))
+    created_at: Mapped[datetime] = utcnow_column()
+    updated_at: Mapped[datetime] = utcnow_column()
+    first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(TenantOwned, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key"),
+        Index("ix_messages_ticket_created", "ticket_id", "created_at"),
+        Index("ix_messages_tenant_email_message_id", "tenant_id", "email_message_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"))
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction, "direction"))
+    source: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    author_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("contacts.id"))
+    author_agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str | None] = mapped_column(Text)  # sanitised before it is stored
+    reply_text: Mapped[str | None] = mapped_column(Text)  # quoted history/signature stripped
+    email_message_id: Mapped[str | None] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    thread_rule: Mapped[str | None] = mapped_column(String(32))
+    thread_reason: Mapped[str | None] = mapped_column(Text)
+    delivery_state: Mapped[DeliveryState] = mapped_column(
+        str_enum(DeliveryState, "delivery_state"), default=DeliveryState.NOT_APPLICABLE
+    )
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    # Idempotency of appends: a retried delivery with the same key is the same message.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    raw_inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("raw_inbound.id"))
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class Attachment(TenantOwned, Base):
+    """Metadata of a content-addressed blob (the bytes live in the blob store by sha256)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_id: Mapped[str | None] = mapped_column(String(500))
+    inline: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class TicketEvent(TenantOwned, Base):
+    """Append-only timeline; also the audit log of ticket actions (UPDATE/DELETE are refused)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    actor_kind: Mapped[ActorKind] = mapped_column(str_enum(ActorKind, "actor_kind"))
+    actor_id: Mapped[str | None] = mapped_column(String(200))
+    actor_label: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RawInboundStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+    IGNORED = "ignored"
+
+
+class RawInbound(TenantOwned, Base):
+    """The exact bytes (or payload) of everything that came in, committed before we say yes."""
+
+    __tablename__ = "raw_inbound"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_raw_inbound_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    inbox_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("inboxes.id"))
+    source: Mapped[str] = mapped_column(String(32))  # smtp, imap, eml, widget, api
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column()
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    status: Mapped[RawInboundStatus] = mapped_column(
+        str_enum(RawInboundStatus, "raw_inbound_status"), default=RawInboundStatus.RECEIVED
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    received_at: Mapped[datetime] = utcnow_column()
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SurfaceAnchor(TenantOwned, Base):
+    """Where a ticket lives on an agent surface: Slack channel+thread_ts, Teams conversation."""
+
+    __tablename__ = "surface_anchors"
+    __table_args__ = (
+        UniqueConstraint("surface", "channel", "thread_ref"),
+        UniqueConstraint("ticket_id", "surface"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"))
+    surface: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(256))
+    thread_ref: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = utcnow_column()
+
+
+class Draft(TenantOwned, Base):
+    __tablename__ = "drafts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    for_message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("messages.id"))
+    text: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    confidence: Mapped[float] = mapped_column(Float)
+    state: Mapped[DraftState] = mapped_column(str_enum(DraftState, "draft_state"), default=DraftState.PENDING)
+    final_text: Mapped[str | None] = mapped_column(Text)
+    decided_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = utcnow_column()

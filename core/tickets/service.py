@@ -1,0 +1,280 @@
+"""The ticket service: every change to a ticket goes through here.
+
+Services take `session` keyword-only, never commit, and return events in an Outcome; the edge
+commits and records the events in the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.tickets.errors import InvalidTransition, TicketNotFound
+from core.tickets.events import DomainEvent, EventKind
+from core.tickets.models import (
+    Channel,
+    Contact,
+    DeliveryState,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from core.tickets.schemas import Actor, NewMessage, Outcome
+
+# Which statuses may follow which (a closed ticket is final: replies open a linked ticket).
+_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    TicketStatus.NEW: frozenset({TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    TicketStatus.OPEN: frozenset({TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    TicketStatus.PENDING: frozenset({TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    TicketStatus.RESOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+    TicketStatus.CLOSED: frozenset(),
+}
+
+_NEXT_NUMBER = text(
+    "INSERT INTO ticket_counters (tenant_id, last_number) VALUES (:tenant, 1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET last_number = ticket_counters.last_number + 1 "
+    "RETURNING last_number"
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def normalise_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def next_ticket_number(*, session: Session, tenant_id: uuid.UUID) -> int:
+    """Allocate the tenant's next number; the counter row lock orders concurrent creators."""
+    return int(session.execute(_NEXT_NUMBER, {"tenant": tenant_id}).scalar_one())
+
+
+def find_or_create_contact(
+    *, session: Session, tenant_id: uuid.UUID, email: str, name: str | None = None
+) -> Contact:
+    address = normalise_address(email)
+    # ON CONFLICT DO NOTHING: two first mails from one person at once must not both fail.
+    session.execute(
+        insert(Contact)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, email=address, name=name)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+    )
+    contact = session.execute(
+        select(Contact).where(Contact.tenant_id == tenant_id, Contact.email == address)
+    ).scalar_one()
+    if name and not contact.name:
+        contact.name = name
+    return contact
+
+
+def _record(session: Session, ticket: Ticket, kind: str, actor: Actor, data: dict[str, Any]) -> None:
+    session.add(
+        TicketEvent(
+            tenant_id=ticket.tenant_id,
+            ticket_id=ticket.id,
+            kind=kind,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            data=data,
+        )
+    )
+
+
+def open_ticket(
+    *,
+    session: Session,
+    tenant_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    subject: str,
+    channel: Channel,
+    contact_id: uuid.UUID | None,
+    actor: Actor,
+    priority: Priority = Priority.NORMAL,
+    first_message: NewMessage | None = None,
+    linked_ticket_id: uuid.UUID | None = None,
+) -> Outcome[Ticket]:
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        number=next_ticket_number(session=session, tenant_id=tenant_id),
+        inbox_id=inbox_id,
+        contact_id=contact_id,
+        subject=(subject or "(no subject)")[:998],
+        status=TicketStatus.NEW,
+        priority=priority,
+        channel=channel,
+        reply_token=secrets.token_urlsafe(12),
+        tags=[],
+        linked_ticket_id=linked_ticket_id,
+    )
+    session.add(ticket)
+    _record(session, ticket, EventKind.TICKET_OPENED, actor, {"number": ticket.number, "subject": ticket.subject})
+    events = [DomainEvent(EventKind.TICKET_OPENED, tenant_id, ticket.id, {"number": ticket.number})]
+    if first_message is not None:
+        events += append_message(session=session, ticket=ticket, message=first_message, actor=actor).events
+    return Outcome(ticket, events)
+
+
+def append_message(*, session: Session, ticket: Ticket, message: NewMessage, actor: Actor) -> Outcome[Message]:
+    """Add a message; a customer writing on a pending/resolved ticket reopens it."""
+    row = Message(
+        id=uuid.uuid4(),
+        tenant_id=ticket.tenant_id,
+        ticket_id=ticket.id,
+        direction=message.direction,
+        source=message.source,
+        author_contact_id=message.author_contact_id,
+        author_agent_id=message.author_agent_id,
+        author_name=message.author_name,
+        body_text=message.body_text,
+        body_html=message.body_html,
+        reply_text=message.reply_text,
+        email_message_id=message.email_message_id,
+        in_reply_to=message.in_reply_to,
+        references=list(message.references),
+        thread_rule=message.thread_rule,
+        thread_reason=message.thread_reason,
+        delivery_state=message.delivery_state,
+        dedupe_key=message.dedupe_key,
+        raw_inbound_id=message.raw_inbound_id,
+        flags=list(message.flags),
+        # Python clock, not now(): messages of one transaction must keep their order.
+        created_at=now(),
+    )
+    session.add(row)
+    ticket.updated_at = now()
+    _record(
+        session,
+        ticket,
+        EventKind.MESSAGE_APPENDED,
+        actor,
+        {"message_id": str(row.id), "direction": message.direction.value, "source": message.source.value},
+    )
+    events = [
+        DomainEvent(
+            EventKind.MESSAGE_APPENDED,
+            ticket.tenant_id,
+            ticket.id,
+            {"message_id": str(row.id), "direction": message.direction.value},
+        )
+    ]
+    if message.direction is Direction.INBOUND and ticket.status in (TicketStatus.PENDING, TicketStatus.RESOLVED):
+        events += change_status(session=session, ticket=ticket, status=TicketStatus.OPEN, actor=actor).events
+    if message.direction is Direction.OUTBOUND:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now()
+        if ticket.status is TicketStatus.NEW:
+            events += change_status(session=session, ticket=ticket, status=TicketStatus.OPEN, actor=actor).events
+    return Outcome(row, events)
+
+
+def change_status(*, session: Session, ticket: Ticket, status: TicketStatus, actor: Actor) -> Outcome[Ticket]:
+    old = ticket.status
+    if status == old:
+        return Outcome(ticket, [])
+    if status not in _TRANSITIONS[old]:
+        raise InvalidTransition(f"ticket #{ticket.number} cannot go from {old.value} to {status.value}")
+    ticket.status = status
+    ticket.updated_at = now()
+    if status is TicketStatus.RESOLVED:
+        ticket.resolved_at = now()
+    elif status is TicketStatus.CLOSED:
+        ticket.closed_at = now()
+    elif status is TicketStatus.OPEN:
+        ticket.resolved_at = None
+    data = {"from": old.value, "to": status.value}
+    _record(session, ticket, EventKind.STATUS_CHANGED, actor, data)
+    return Outcome(ticket, [DomainEvent(EventKind.STATUS_CHANGED, ticket.tenant_id, ticket.id, data)])
+
+
+def change_priority(*, session: Session, ticket: Ticket, priority: Priority, actor: Actor) -> Outcome[Ticket]:
+    old = ticket.priority
+    if priority == old:
+        return Outcome(ticket, [])
+    ticket.priority = priority
+    ticket.updated_at = now()
+    data = {"from": old.value, "to": priority.value}
+    _record(session, ticket, EventKind.PRIORITY_CHANGED, actor, data)
+    return Outcome(ticket, [DomainEvent(EventKind.PRIORITY_CHANGED, ticket.tenant_id, ticket.id, data)])
+
+
+def assign(*, session: Session, ticket: Ticket, agent_id: uuid.UUID | None, actor: Actor) -> Outcome[Ticket]:
+    old = ticket.assignee_id
+    if agent_id == old:
+        return Outcome(ticket, [])
+    ticket.assignee_id = agent_id
+    ticket.updated_at = now()
+    data = {"from": str(old) if old else None, "to": str(agent_id) if agent_id else None}
+    _record(session, ticket, EventKind.ASSIGNEE_CHANGED, actor, data)
+    return Outcome(ticket, [DomainEvent(EventKind.ASSIGNEE_CHANGED, ticket.tenant_id, ticket.id, data)])
+
+
+def set_delivery_state(
+    *, session: Session, message: Message, state: DeliveryState, error: str | None = None
+) -> None:
+    message.delivery_state = state
+    message.delivery_error = error
+
+
+def get_ticket(*, session: Session, ticket_id: uuid.UUID, for_update: bool = False) -> Ticket:
+    stmt = select(Ticket).where(Ticket.id == ticket_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    ticket = session.execute(stmt).scalar_one_or_none()
+    if ticket is None:
+        raise TicketNotFound(f"no ticket {ticket_id}")
+    return ticket
+
+
+def get_ticket_by_number(*, session: Session, number: int) -> Ticket:
+    """RLS scopes this to the current tenant."""
+    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    if ticket is None:
+        raise TicketNotFound(f"no ticket #{number}")
+    return ticket
+
+
+def list_tickets(
+    *,
+    session: Session,
+    statuses: Sequence[TicketStatus] | None = None,
+    assignee_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Ticket]:
+    stmt = select(Ticket).order_by(Ticket.number.desc()).limit(limit).offset(offset)
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(list(statuses)))
+    if assignee_id is not None:
+        stmt = stmt.where(Ticket.assignee_id == assignee_id)
+    return list(session.execute(stmt).scalars())
+
+
+def ticket_messages(*, session: Session, ticket_id: uuid.UUID) -> list[Message]:
+    return list(
+        session.execute(
+            select(Message).where(Message.ticket_id == ticket_id).order_by(Message.created_at, Message.id)
+        ).scalars()
+    )
+
+
+def ticket_timeline(*, session: Session, ticket_id: uuid.UUID) -> list[TicketEvent]:
+    return list(
+        session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)).scalars()
+    )
+
+
+def count_tickets(*, session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Ticket)).scalar_one())
