@@ -120,6 +120,7 @@ def open_ticket(
         linked_ticket_id=linked_ticket_id,
     )
     session.add(ticket)
+    session.flush()  # rows referencing the ticket (messages, events) must follow it
     _record(session, ticket, EventKind.TICKET_OPENED, actor, {"number": ticket.number, "subject": ticket.subject})
     events = [DomainEvent(EventKind.TICKET_OPENED, tenant_id, ticket.id, {"number": ticket.number})]
     if first_message is not None:

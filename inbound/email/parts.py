@@ -1,0 +1,221 @@
+"""Walk a parsed MIME tree into body texts and attachments.
+
+Which leaf is body and which is attachment follows mail-parser's rules so the two
+agree: a named part or ``Content-Disposition: attachment`` is an attachment (a named
+*inline* text part is both, as Apple Mail shows it), text/plain and text/html are body,
+anything else is an attachment. Charset decoding is ours (``charsets.py``).
+"""
+
+from __future__ import annotations
+
+import binascii
+import mimetypes
+import posixpath
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+
+from inbound.email.charsets import decode_bytes, sniff_html_charset
+from inbound.email.headers import decode_header_value, single_line
+from inbound.email.model import ParsedAttachment
+
+# Deeper nesting than this is an attack, not mail (mail-parser guards the parser
+# itself; this guards our own walk).
+MAX_DEPTH = 64
+_MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: same names on every machine
+_UUENCODE_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t]*$", re.M | re.S)
+_SKIPPED_TYPES = frozenset({"text/x-amp-html"})  # AMP for Email: a third rendering, never shown
+
+
+@dataclass
+class Extracted:
+    """Mutable accumulator for one walk; ``parse.py`` freezes it into ParsedEmail."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+
+def extract(message: Message, *, hint: str | None) -> Extracted:
+    """Collect body texts and attachments of ``message`` (iteratively, depth-capped)."""
+    out = Extracted()
+    stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
+    while stack:
+        part, depth, inside_attachment = stack.pop()
+        if depth > MAX_DEPTH:
+            out.defects.append("mime-too-deep")
+            continue
+        children = _children(part, out)
+        if children is None:
+            _leaf(part, out, hint=hint, inside_attachment=inside_attachment)
+            continue
+        if part.get_content_maintype() == "message" and _is_attachment(part):
+            out.attachments.append(_message_attachment(part, children, out))
+            continue
+        attached = inside_attachment or part.get_content_disposition() == "attachment"
+        stack.extend((child, depth + 1, attached) for child in reversed(children))
+    return out
+
+
+def _children(part: Message, out: Extracted) -> list[Message] | None:
+    """Sub-parts of a container, recovering those a broken boundary hid; None for a leaf."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return None
+    children = [p for p in payload if isinstance(p, Message)]
+    recovered = _recover_epilogue(part)
+    if recovered:
+        out.defects.append("recovered-parts-from-epilogue")
+    return children + recovered
+
+
+def _recover_epilogue(part: Message) -> list[Message]:
+    """Parts written after the closing boundary.
+
+    Some mailers (seen from Zimbra webmail spam) reuse the outer boundary for a nested
+    multipart, so the stdlib closes the outer part early and the real attachment ends
+    up in the epilogue; mail-parser recovers these too.
+    """
+    boundary = part.get_boundary()
+    epilogue = part.epilogue
+    if not boundary or not epilogue or f"--{boundary}" not in epilogue:
+        return []
+    parts: list[Message] = []
+    for chunk in re.split(rf"^--{re.escape(boundary)}(?:--)?[ \t]*\r?$", epilogue, flags=re.M):
+        chunk = chunk.lstrip("\r\n")
+        if re.match(r"[A-Za-z0-9-]+:", chunk):
+            parts.append(message_from_bytes(chunk.encode("utf-8", "surrogateescape")))
+    return parts
+
+
+def _is_attachment(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or bool(part.get_filename())
+
+
+def _leaf(part: Message, out: Extracted, *, hint: str | None, inside_attachment: bool) -> None:
+    ctype = part.get_content_type()
+    if ctype in _SKIPPED_TYPES:
+        return
+    disposition = part.get_content_disposition()
+    is_text_body = ctype in ("text/plain", "text/html") and not inside_attachment
+    if ctype.startswith("multipart/"):
+        # A multipart whose boundary never appears (StartBoundaryNotFoundDefect):
+        # its payload is the raw body; show it as text rather than lose it.
+        _body_text(part, out, hint=hint, html=_looks_like_html(part))
+        return
+    named = _is_attachment(part)
+    if named or not is_text_body:
+        out.attachments.append(_attachment(part, out, hint=hint, index=len(out.attachments)))
+    if is_text_body and (not named or disposition == "inline"):
+        _body_text(part, out, hint=hint, html=ctype == "text/html")
+
+
+def _payload_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _looks_like_html(part: Message) -> bool:
+    head = _payload_bytes(part)[:2048].lower()
+    return b"<html" in head or b"<body" in head or b"<div" in head
+
+
+def _body_text(part: Message, out: Extracted, *, hint: str | None, html: bool) -> None:
+    data = _payload_bytes(part)
+    declared = _declared_charset(part)
+    if html and not declared:
+        declared = sniff_html_charset(data)
+    decoded = decode_bytes(data, declared, hint=hint)
+    out.defects.extend(decoded.defects)
+    text = decoded.text
+    if not html:
+        text = _extract_uuencoded(text, out)
+    (out.html if html else out.plain).append(text)
+
+
+def _declared_charset(part: Message) -> str | None:
+    value = part.get_param("charset")
+    if isinstance(value, tuple):  # RFC 2231 encoded parameter: (charset, lang, value)
+        value = value[2]
+    return value if isinstance(value, str) else None
+
+
+def _extract_uuencoded(text: str, out: Extracted) -> str:
+    """Lift ``begin 644 name`` ... ``end`` blocks out of a plain body (Outlook Express
+    and old list software still send attachments this way, outside MIME)."""
+    if "begin " not in text:
+        return text
+
+    def lift(match: re.Match[str]) -> str:
+        data = bytearray()
+        for line in match.group(2).splitlines():
+            if not line.strip() or line.strip() == "`":
+                continue
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:
+                out.defects.append("bad-uuencode-line")
+        name = _safe_filename(match.group(1).strip()) or f"attachment-{len(out.attachments) + 1}"
+        ctype = _MIME_TYPES.guess_type(name)[0] or "application/octet-stream"
+        out.attachments.append(ParsedAttachment(name, ctype, bytes(data), None, False))
+        return ""
+
+    return _UUENCODE_BLOCK.sub(lift, text)
+
+
+def _attachment(part: Message, out: Extracted, *, hint: str | None, index: int) -> ParsedAttachment:
+    ctype = part.get_content_type()
+    content_id = _content_id(part)
+    filename = _filename(part, out, hint=hint) or _fallback_name(ctype, index)
+    inline = part.get_content_disposition() == "inline" or (
+        part.get_content_disposition() is None and content_id is not None
+    )
+    return ParsedAttachment(filename, ctype, _payload_bytes(part), content_id, inline)
+
+
+def _message_attachment(part: Message, children: list[Message], out: Extracted) -> ParsedAttachment:
+    """An attached message (forward-as-attachment): kept whole, as a .eml file."""
+    inner = children[0] if children else part
+    try:
+        content = inner.as_bytes()
+    except (ValueError, TypeError, LookupError, UnicodeError):
+        # The generator can trip on headers it cannot re-fold; keep a readable copy.
+        out.defects.append("unflattenable-attached-message")
+        content = str(inner).encode("utf-8", "replace")
+    name = _filename(part, out, hint=None) or _fallback_name("message/rfc822", len(out.attachments))
+    return ParsedAttachment(name, part.get_content_type(), content, _content_id(part), False)
+
+
+def _content_id(part: Message) -> str | None:
+    value = part.get("Content-ID")
+    if value is None:
+        return None
+    cid = "".join(single_line(str(value)).split()).strip("<>")
+    return cid or None
+
+
+def _filename(part: Message, out: Extracted, *, hint: str | None) -> str:
+    raw = part.get_filename()
+    if not raw:
+        return ""
+    # Outlook and old Thunderbird put RFC 2047 words inside the quoted filename
+    # (RFC 2047 §5 forbids it; every client decodes it anyway).
+    decoded = decode_header_value(str(raw), hint=hint)
+    out.defects.extend(decoded.defects)
+    return _safe_filename(decoded.value)
+
+
+def _safe_filename(name: str) -> str:
+    """Base name only: a sender-chosen ``../../x`` or ``C:\\x`` must not name a path."""
+    name = single_line(name).replace("\\", "/")
+    return posixpath.basename(name.rstrip("/")).strip().lstrip(".")[:255] or ""
+
+
+def _fallback_name(ctype: str, index: int) -> str:
+    ext = _MIME_TYPES.guess_extension(ctype) or ".bin"
+    return f"attachment-{index + 1}{ext}"

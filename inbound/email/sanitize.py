@@ -1,0 +1,203 @@
+"""Make sender HTML safe to show to agents, and render HTML as plain text.
+
+Policy (``sanitize_html``), an allow-list applied by nh3 (ammonia):
+* No scripts, ``<style>`` blocks, forms, frames, embeds, SVG or MathML; their content
+  goes too. No ``style``/``class``/``id`` or event-handler attributes.
+* Links keep only http, https, mailto and tel; ``javascript:``/``data:``/relative URLs
+  are removed, and links get ``rel="noopener noreferrer nofollow"``.
+* Images: only ``cid:`` sources survive (the UI serves them from our attachment
+  store). A remote ``<img src="http...">`` loses its ``src``: loading it would tell the
+  sender when the ticket was read and from which IP (tracking pixels), and remote
+  images in mail are overwhelmingly that. Its ``alt`` text stays. Remote *links* stay.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from html import unescape
+from html.parser import HTMLParser
+
+import nh3
+
+_TAGS = frozenset(
+    "a abbr b bdi bdo blockquote br caption center cite code col colgroup dd del dfn div dl dt "
+    "em font h1 h2 h3 h4 h5 h6 hr i img ins kbd li mark ol p pre q s samp small span strike "
+    "strong sub sup table tbody td tfoot th thead tr tt u ul var wbr".split()
+)
+_DROP_WITH_CONTENT = frozenset({"script", "style", "title", "head", "template", "noscript", "iframe", "object"})
+_CELL = {"colspan", "rowspan", "valign", "width", "height", "bgcolor"}
+_ATTRIBUTES = {
+    "*": {"dir", "lang", "title", "align"},
+    "a": {"href", "name"},
+    "img": {"src", "alt", "width", "height"},
+    "td": _CELL,
+    "th": _CELL,
+    "table": {"width", "border", "cellpadding", "cellspacing", "bgcolor"},
+    "font": {"color", "face", "size"},
+    "ol": {"start", "type"},
+    "col": {"span", "width"},
+    "colgroup": {"span", "width"},
+}
+_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid"})
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src":
+        return value if value.strip().lower().startswith("cid:") else None
+    if tag == "a" and attribute == "href" and value.strip().lower().startswith("cid:"):
+        return None  # cid: is for embedded images, not navigation
+    return value
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(_TAGS),
+        clean_content_tags=set(_DROP_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
+        attribute_filter=_filter_attribute,
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+        url_schemes=set(_URL_SCHEMES),
+        url_relative="deny",
+    )
+
+
+def sanitize_html(html: str) -> str:
+    """Sanitised HTML fragment for display (see the module docstring for the policy)."""
+    return _cleaner().clean(html).strip()
+
+
+# --- HTML -> text -----------------------------------------------------------------
+
+_BLOCK = frozenset(
+    "address article aside center dd div dl dt fieldset figcaption figure footer form header "
+    "li main nav ol section table tbody thead tfoot tr ul".split()
+)
+_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
+_INVISIBLE = frozenset({"script", "style", "head", "title", "template", "noscript", "xml"})
+_SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")
+
+
+class _TextRenderer(HTMLParser):
+    """Readable plain text: blocks become lines, <blockquote> becomes "> " lines so
+    quote stripping works the same on HTML-only mail, links show their target."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.current: list[str] = []
+        self.quote_depth = 0
+        self.invisible = 0
+        self.pre = 0
+        self.href_stack: list[str | None] = []
+        self.link_text: list[int] = []
+
+    # Block structure -------------------------------------------------------------
+    def _break(self, blank: bool = False) -> None:
+        line = "".join(self.current).strip()
+        self.current = []
+        prefix = "> " * self.quote_depth
+        if line:
+            self.lines.append(prefix + line)
+        if blank and self.lines and self.lines[-1].strip("> "):
+            self.lines.append(prefix.rstrip())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self.invisible += 1
+        elif tag == "br":
+            if "".join(self.current).strip():
+                self._break()
+            else:  # an empty line made of <br>: keep it as a blank line (Gmail, Outlook)
+                self._break(blank=True)
+        elif tag == "hr":
+            self._break()
+            self.lines.append("> " * self.quote_depth + "-----")
+        elif tag == "blockquote":
+            self._break()
+            self.quote_depth += 1
+        elif tag in _PARAGRAPH:
+            # Word's HTML (Outlook) writes every line as <p class=MsoNormal>: those are
+            # lines, not paragraphs, or the text would come out double-spaced.
+            word_line = any(k == "class" and v and v.lower().startswith("mso") for k, v in attrs)
+            self._break(blank=not word_line)
+            self.pre += tag == "pre"
+        elif tag in ("td", "th"):
+            self.current.append(" ")
+        elif tag in _BLOCK:
+            self._break()
+            if tag == "li":
+                self.current.append("- ")
+        elif tag == "a":
+            self.href_stack.append(dict(attrs).get("href"))
+            self.link_text.append(len("".join(self.current)))
+        elif tag == "img":
+            alt = (dict(attrs).get("alt") or "").strip()
+            if alt and not self.invisible:
+                self.current.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE:
+            self.invisible = max(0, self.invisible - 1)
+        elif tag == "blockquote":
+            self._break()
+            self.quote_depth = max(0, self.quote_depth - 1)
+        elif tag in _PARAGRAPH:
+            self._break(blank=True)
+            self.pre = max(0, self.pre - (tag == "pre"))
+        elif tag in _BLOCK:
+            self._break()
+        elif tag == "a" and self.href_stack:
+            self._end_link()
+
+    def _end_link(self) -> None:
+        href = (self.href_stack.pop() or "").strip()
+        start = self.link_text.pop()
+        shown = "".join(self.current)[start:].strip()
+        if href.lower().startswith(("http://", "https://")) and href not in shown and shown:
+            self.current.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        if self.invisible:
+            return
+        if self.pre:
+            for i, chunk in enumerate(data.split("\n")):
+                if i:
+                    self.current.append(chunk)
+                    self._break()
+                else:
+                    self.current.append(chunk)
+            return
+        self.current.append(_SPACES.sub(" ", data))
+
+    def text(self) -> str:
+        self._break()
+        out: list[str] = []
+        for line in self.lines:
+            if not line.strip("> ") and out and not out[-1].strip("> "):
+                continue  # at most one blank line in a row
+            out.append(line.rstrip())
+        return "\n".join(out).strip("\n")
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text rendering of ``html`` (never raises on bad markup)."""
+    renderer = _TextRenderer()
+    try:
+        renderer.feed(html)
+        renderer.close()
+    except AssertionError:
+        # html.parser (3.10+) raises AssertionError on some malformed declarations
+        # such as "<![x" or "<!DOCTYPE [": fall back to dropping tags.
+        return _crude_text(html)
+    return renderer.text()
+
+
+def _crude_text(html: str) -> str:
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|tr|li|h[1-6])\s*>", "\n", text)
+    text = unescape(re.sub(r"<[^>]*>", " ", text))
+    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
