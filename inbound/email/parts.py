@@ -59,6 +59,20 @@ def extract(message: Message, *, hint: str | None) -> Extracted:
     return out
 
 
+def iter_parts(message: Message) -> list[Message]:
+    """Every part of ``message``, depth-first, without recursion (``Message.walk``
+    recurses and a hostile nesting depth would exhaust the stack)."""
+    found: list[Message] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        found.append(part)
+        payload = part.get_payload()
+        if isinstance(payload, list) and depth < MAX_DEPTH:
+            stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
+    return found
+
+
 def _children(part: Message, out: Extracted) -> list[Message] | None:
     """Sub-parts of a container, recovering those a broken boundary hid; None for a leaf."""
     payload = part.get_payload()

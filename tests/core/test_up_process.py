@@ -1,0 +1,86 @@
+"""`threadline up` as a real process tree: start, serve, stop on SIGTERM, restart on the same data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(THREADLINE_DATA_DIR=str(data_dir), THREADLINE_API_PORT=str(port), THREADLINE_LOG_LEVEL="WARNING",
+               THREADLINE_SUPPORT_ADDRESS="help@acme.test")
+    return env
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "up"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not ready in {timeout}s:\n{log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=30)
+    return code, time.monotonic() - started
+
+
+def _no_process_uses(data_dir: Path) -> bool:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return str(data_dir) not in out
+
+
+def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="tlup", dir="/tmp"))
+    log = data_dir / "up.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = _env(data_dir, port)
+
+    first = _start(env, log)
+    _wait_ready(base, first, log)
+    text = log.read_text()
+    key = next(line.split(": ", 1)[1].strip() for line in text.splitlines() if "admin API key" in line)
+    assert f"http://127.0.0.1:{port}" in text  # it says where it listens
+    res = httpx.post(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"},
+                     json={"subject": "Survives restarts", "customer_email": "dan@acme.test", "text": "hi"})
+    assert res.status_code == 201, res.text
+    code, seconds = _stop(first)
+    assert (code, seconds < 15) == (0, True), log.read_text()
+    assert _no_process_uses(data_dir), "a component or embedded server outlived `up`"
+
+    second = _start(env, log)
+    try:
+        _wait_ready(base, second, log)
+        tickets = httpx.get(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"}).json()
+        assert [t["subject"] for t in tickets] == ["Survives restarts"]
+        assert log.read_text().count("admin API key") == 1  # bootstrap did not run again
+    finally:
+        code, _ = _stop(second)
+    assert code == 0
