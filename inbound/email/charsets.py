@@ -105,20 +105,25 @@ def sniff_html_charset(data: bytes) -> str | None:
 
 def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) -> Decoded:
     """Decode ``data`` labelled ``declared``; ``hint`` is a second guess (e.g. the
-    charset of the message's body when a header carries raw 8-bit bytes)."""
+    charset of the message's body when a header carries raw 8-bit bytes).
+
+    Order: the declared charset (as its superset), UTF-8, the hint; then the declared
+    charset again with replacement characters if only a few bytes are bad (one broken
+    sequence should not turn a whole UTF-8 body into Latin-1 mojibake); then
+    Windows-1252, the usual truth behind unlabelled 8-bit Western mail; Latin-1 last.
+    """
     label = normalise_label(declared)
     defects: list[str] = []
-    candidates: list[str] = []
+    declared_codecs: tuple[str, ...] = ()
     if label and label not in _NO_CHARSET:
         resolved = resolve(label)
         if resolved is None:
             defects.append(f"unknown-charset:{label[:40]}")
         else:
-            candidates.extend(resolved)
-    declared_codecs = tuple(candidates)
-    for guess in ("utf-8", hint, "cp1252"):
-        resolved_guess = resolve(normalise_label(guess)) if guess else None
-        for codec in resolved_guess or ():
+            declared_codecs = resolved
+    candidates = list(declared_codecs)
+    for guess in ("utf-8", hint):
+        for codec in (resolve(normalise_label(guess)) if guess else None) or ():
             if codec not in candidates:
                 candidates.append(codec)
     for codec in candidates:
@@ -132,9 +137,17 @@ def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) 
             # RFC 2045 §5.2: no charset means us-ascii, yet 8-bit bytes are present.
             defects.append(f"undeclared-charset:guessed-{codec}")
         return Decoded(*_clean_decoded(text, codec, defects))
-    # Latin-1 maps every byte: the last resort can not fail.
-    defects.append(f"charset-mismatch:{label[:40] or 'none'}")
-    return Decoded(*_clean_decoded(data.decode("latin-1"), "latin-1", defects))
+    if declared_codecs:
+        text = data.decode(declared_codecs[0], errors="replace")
+        if text.count("\ufffd") <= max(3, len(data) // 200):
+            defects.append(f"charset-replaced:{label[:40]}")
+            return Decoded(*_clean_decoded(text, declared_codecs[0], defects))
+    defects.append(f"charset-mismatch:{label[:40]}" if declared_codecs else "undeclared-charset:guessed-cp1252")
+    try:
+        return Decoded(*_clean_decoded(data.decode("cp1252"), "cp1252", defects))
+    except UnicodeError:
+        # Latin-1 maps every byte: the last resort can not fail.
+        return Decoded(*_clean_decoded(data.decode("latin-1"), "latin-1", defects))
 
 
 def _clean_decoded(text: str, codec: str, defects: list[str]) -> tuple[str, str, tuple[str, ...]]:

@@ -76,6 +76,10 @@ def iter_parts(message: Message) -> list[Message]:
 def _children(part: Message, out: Extracted) -> list[Message] | None:
     """Sub-parts of a container, recovering those a broken boundary hid; None for a leaf."""
     payload = part.get_payload()
+    if isinstance(payload, str) and part.get_content_maintype() == "multipart":
+        payload = _recover_boundary(part, payload)
+        if payload is not None:
+            out.defects.append("recovered-boundary")
     if not isinstance(payload, list):
         return None
     children = [p for p in payload if isinstance(p, Message)]
@@ -83,6 +87,23 @@ def _children(part: Message, out: Extracted) -> list[Message] | None:
     if recovered:
         out.defects.append("recovered-parts-from-epilogue")
     return children + recovered
+
+
+def _recover_boundary(part: Message, payload: str) -> list[Message] | None:
+    """Sub-parts of a multipart whose declared boundary never occurs.
+
+    Bulk mailers have been seen declaring one boundary and using another; the first
+    ``--token`` line followed by a header line is taken as the boundary in use.
+    """
+    match = re.search(r"^--([^\r\n\"]{1,70}?)[ \t]*\r?\n(?=[A-Za-z0-9-]{1,76}:)", payload, re.M)
+    if not match:
+        return None
+    head = f'Content-Type: {part.get_content_type()}; boundary="{match.group(1)}"\n\n'
+    reparsed = message_from_bytes(head.encode("ascii", "replace") + payload.encode("utf-8", "surrogateescape"))
+    children = reparsed.get_payload()
+    if not isinstance(children, list):
+        return None
+    return [p for p in children if isinstance(p, Message)]
 
 
 def _recover_epilogue(part: Message) -> list[Message]:
@@ -214,11 +235,22 @@ def _content_id(part: Message) -> str | None:
 
 
 def _filename(part: Message, out: Extracted, *, hint: str | None) -> str:
-    raw = part.get_filename()
+    """The decoded file name of ``part`` ("" when it has none).
+
+    Read from the raw header: compat32 replaces raw 8-bit bytes (a cp1251 name sent
+    unencoded, common from Russian webmail) by U+FFFD before we could decode them.
+    Outlook and old Thunderbird also put RFC 2047 words inside the quoted name
+    (RFC 2047 §5 forbids it; every client decodes it anyway).
+    """
+    view = Message()
+    for name, value in part.raw_items():
+        if name.lower() in ("content-disposition", "content-type"):
+            decoded = decode_header_value(str(value), hint=hint)
+            out.defects.extend(decoded.defects)
+            view[name] = decoded.value
+    raw = view.get_filename()
     if not raw:
         return ""
-    # Outlook and old Thunderbird put RFC 2047 words inside the quoted filename
-    # (RFC 2047 §5 forbids it; every client decodes it anyway).
     decoded = decode_header_value(str(raw), hint=hint)
     out.defects.extend(decoded.defects)
     return _safe_filename(decoded.value)

@@ -112,24 +112,31 @@ def _is_soft_attribution(line: str) -> bool:
 
 def _history_start(lines: list[str], spans: dict[int, int]) -> int | None:
     """First line of unquoted history (rule 1), or None."""
-    for i, line in enumerate(lines):
+    i = 0
+    while i < len(lines):
+        line = lines[i]
         if _is_quote(line):
+            i += 1
             continue
         if _ORIGINAL_MESSAGE.match(line):
             return i
-        if _FROM_LABEL.match(line) or _OTHER_LABEL.match(line):
-            run = _header_run(lines, i)
-            if run and not _after_forward_marker(lines, i):
+        run = _header_run(lines, i)
+        if run:
+            if not _after_forward_marker(lines, i):
                 return i
+            i += run  # a forwarded message's headers: its body is the request
+            continue
         if i in spans:
             following = _next_content(lines, i + 1)
             if following is not None and not _is_quote(lines[following]):
                 return spans[i]
+        i += 1
     return None
 
 
-def _header_run(lines: list[str], start: int) -> bool:
-    """Whether ``start`` begins a block of ≥2 header lines, one of them From."""
+def _header_run(lines: list[str], start: int) -> int:
+    """Length of the block of header lines ("From: …", "Sent: …") at ``start``;
+    0 unless it has at least two lines, one of them a From line."""
     seen_from = False
     count = 0
     for line in lines[start : start + 8]:
@@ -138,7 +145,7 @@ def _header_run(lines: list[str], start: int) -> bool:
         elif not _OTHER_LABEL.match(line):
             break
         count += 1
-    return seen_from and count >= 2
+    return count if seen_from and count >= 2 else 0
 
 
 def _after_forward_marker(lines: list[str], index: int) -> bool:

@@ -1,0 +1,64 @@
+"""Settings fail fast on bad values; logs never carry secrets; every setting is documented."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.logs import JsonFormatter, redact
+from core.settings import SETTING_DOCS, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_placeholder_secrets_are_refused_at_startup() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(SLACK_BOT_TOKEN="changeme")
+
+
+def test_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValidationError, match="console"):
+        Settings(THREADLINE_LOG_FORMAT="xml")
+
+
+def test_environment_names_are_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_UNDO_SECONDS", "3")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")
+    s = Settings()
+    assert (s.undo_seconds, s.slack.api_url) == (3, "http://127.0.0.1:9/api/")
+
+
+def test_every_setting_field_is_documented_in_the_table_and_readme() -> None:
+    aliases = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        aliases.add(alias.choices[0] if hasattr(alias, "choices") else alias)  # type: ignore[union-attr]
+    readme = (ROOT / "README.md").read_text()
+    assert aliases == set(SETTING_DOCS)
+    assert [name for name in SETTING_DOCS if f"`{name}`" not in readme] == []
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "xoxb-1234-5678-abcdefABCDEF",
+        "xapp-1-A0-123-abcdef",
+        "tl_0123456789ab_abcdefghijklmnopqrstuvwxyz012345",
+        "postgresql+psycopg://threadline:hunter2@db:5432/threadline",
+    ],
+)
+def test_secrets_are_redacted_from_log_messages(secret: str) -> None:
+    out = redact(f"connecting with {secret} now")
+    assert "hunter2" not in out and "abcdef" not in out and "[redacted]" in out
+
+
+def test_secret_named_fields_are_redacted_in_json_logs() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "calling slack", None, None)
+    record.token = "plain-value"
+    record.ticket = 42
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["token"], line["ticket"], line["msg"]) == ("[redacted]", 42, "calling slack")
