@@ -66,6 +66,8 @@ class Registry:
     components: dict[str, Component] = field(default_factory=dict)
     cli_groups: list[Callable[[Any], None]] = field(default_factory=list)
     http_mounts: list[Callable[[Any, Settings], None]] = field(default_factory=list)
+    # ticket channel value ("email", "widget", ...) -> job that delivers a public reply there
+    delivery_jobs: dict[str, str] = field(default_factory=dict)
 
     def add_job(self, name: str, handler: JobHandler, *, queue: str = "default") -> None:
         if name in self.jobs:
@@ -84,6 +86,10 @@ class Registry:
 
     def add_http(self, mount: Callable[[Any, Settings], None]) -> None:
         self.http_mounts.append(mount)
+
+    def add_delivery(self, channel: str, job_name: str) -> None:
+        """The job that delivers public replies on tickets of this channel of origin."""
+        self.delivery_jobs[channel] = job_name
 
     def jobs_for(self, event_kind: str) -> Sequence[str]:
         return self.subscriptions.get(event_kind, ())

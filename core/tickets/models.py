@@ -212,6 +212,10 @@ class RawInbound(TenantOwned, Base):
         str_enum(RawInboundStatus, "raw_inbound_status"), default=RawInboundStatus.RECEIVED
     )
     error: Mapped[str | None] = mapped_column(Text)
+    # What processing decided, in words an operator understands ("duplicate of ...", "auto-reply").
+    outcome: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     attempts: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = utcnow_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

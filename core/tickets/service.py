@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.tickets.errors import InvalidTransition, TicketNotFound
@@ -60,19 +59,24 @@ def next_ticket_number(*, session: Session, tenant_id: uuid.UUID) -> int:
     return int(session.execute(_NEXT_NUMBER, {"tenant": tenant_id}).scalar_one())
 
 
+_CONTACT_UPSERT = text(
+    # One round trip: insert if new (ON CONFLICT DO NOTHING keeps concurrent first mails from
+    # failing), else read the existing row.
+    "WITH ins AS (INSERT INTO contacts (id, tenant_id, email, name) VALUES (:id, :tenant, :email, :name) "
+    "ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id) "
+    "SELECT id FROM ins UNION ALL SELECT id FROM contacts WHERE tenant_id = :tenant AND email = :email LIMIT 1"
+)
+
+
 def find_or_create_contact(
     *, session: Session, tenant_id: uuid.UUID, email: str, name: str | None = None
 ) -> Contact:
     address = normalise_address(email)
-    # ON CONFLICT DO NOTHING: two first mails from one person at once must not both fail.
-    session.execute(
-        insert(Contact)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, email=address, name=name)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
-    )
-    contact = session.execute(
-        select(Contact).where(Contact.tenant_id == tenant_id, Contact.email == address)
+    contact_id = session.execute(
+        _CONTACT_UPSERT, {"id": uuid.uuid4(), "tenant": tenant_id, "email": address, "name": name}
     ).scalar_one()
+    contact = session.get(Contact, contact_id)
+    assert contact is not None
     if name and not contact.name:
         contact.name = name
     return contact
