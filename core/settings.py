@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=4, ge=1, validation_alias=_alias("THREADLINE_WORKER_THREADS"))
     job_max_retries: int = Field(default=8, ge=0, validation_alias=_alias("THREADLINE_JOB_MAX_RETRIES"))
     job_min_backoff_ms: int = Field(default=1000, ge=0, validation_alias=_alias("THREADLINE_JOB_MIN_BACKOFF_MS"))
+    max_message_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, validation_alias=_alias("THREADLINE_MAX_MESSAGE_BYTES")
+    )
+    reopen_days: int = Field(default=30, ge=0, validation_alias=_alias("THREADLINE_REOPEN_DAYS"))
+    sender_cap: int = Field(default=30, ge=1, validation_alias=_alias("THREADLINE_SENDER_CAP"))
+    ticket_cap: int = Field(default=50, ge=1, validation_alias=_alias("THREADLINE_TICKET_CAP"))
     secret_key: SecretStr | None = Field(default=None, validation_alias=_alias("THREADLINE_SECRET_KEY"))
 
     @field_validator(
@@ -105,7 +111,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def smtp(self) -> SmtpSettings:
-        return SmtpSettings(host=self.smtp_host, port=self.smtp_port)
+        return SmtpSettings(host=self.smtp_host, port=self.smtp_port, max_message_bytes=self.max_message_bytes)
 
     @cached_property
     def slack(self) -> SlackSettings:
@@ -171,6 +177,10 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_WORKER_THREADS": "job worker threads per worker process (default 4)",
     "THREADLINE_JOB_MAX_RETRIES": "retries before a job is dead-lettered (default 8)",
     "THREADLINE_JOB_MIN_BACKOFF_MS": "first retry delay of a failed job, doubled per retry (default 1000)",
+    "THREADLINE_MAX_MESSAGE_BYTES": "largest accepted mail in bytes, SMTP SIZE (default 26214400 = 25 MiB)",
+    "THREADLINE_REOPEN_DAYS": "a reply to a ticket closed longer ago opens a new linked ticket (default 30)",
+    "THREADLINE_SENDER_CAP": "mails per sender per 10 minutes before further ones are quarantined (default 30)",
+    "THREADLINE_TICKET_CAP": "inbound mails per ticket per 10 minutes before quarantine (default 50)",
     "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
 }
 

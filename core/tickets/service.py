@@ -30,13 +30,13 @@ from core.tickets.models import (
 )
 from core.tickets.schemas import Actor, NewMessage, Outcome
 
-# Which statuses may follow which (a closed ticket is final: replies open a linked ticket).
+# Which statuses may follow which.
 _TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
     TicketStatus.NEW: frozenset({TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
     TicketStatus.OPEN: frozenset({TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
     TicketStatus.PENDING: frozenset({TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
     TicketStatus.RESOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
-    TicketStatus.CLOSED: frozenset(),
+    TicketStatus.CLOSED: frozenset({TicketStatus.OPEN}),  # only by a reopening reply or an agent
 }
 
 _NEXT_NUMBER = text(
@@ -132,8 +132,11 @@ def open_ticket(
     return Outcome(ticket, events)
 
 
-def append_message(*, session: Session, ticket: Ticket, message: NewMessage, actor: Actor) -> Outcome[Message]:
-    """Add a message; a customer writing on a pending/resolved ticket reopens it."""
+def append_message(
+    *, session: Session, ticket: Ticket, message: NewMessage, actor: Actor, reopen: bool = True
+) -> Outcome[Message]:
+    """Add a message; a customer writing on a pending/resolved/closed ticket reopens it
+    (unless `reopen=False`, e.g. an auto-reply must not wake a ticket up)."""
     row = Message(
         id=uuid.uuid4(),
         tenant_id=ticket.tenant_id,
@@ -175,7 +178,11 @@ def append_message(*, session: Session, ticket: Ticket, message: NewMessage, act
             {"message_id": str(row.id), "direction": message.direction.value},
         )
     ]
-    if message.direction is Direction.INBOUND and ticket.status in (TicketStatus.PENDING, TicketStatus.RESOLVED):
+    if (
+        reopen
+        and message.direction is Direction.INBOUND
+        and ticket.status in (TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    ):
         events += change_status(session=session, ticket=ticket, status=TicketStatus.OPEN, actor=actor).events
     if message.direction is Direction.OUTBOUND:
         if ticket.first_response_at is None:

@@ -81,15 +81,15 @@ def test_internal_note_does_not_count_as_first_response(runtime: Runtime) -> Non
     assert (ticket.first_response_at, ticket.status) == (None, TicketStatus.NEW)
 
 
-def test_closed_ticket_refuses_to_change_status(runtime: Runtime) -> None:
+def test_closed_ticket_can_only_be_reopened(runtime: Runtime) -> None:
     tenant, inbox = make_tenant(runtime)
     ticket_id, _ = make_ticket(runtime, tenant_id=tenant.id, inbox_id=inbox.id)
     actor = Actor(ActorKind.AGENT, None, "Ann")
-    with pytest.raises(InvalidTransition, match="closed to open"):
+    with pytest.raises(InvalidTransition, match="closed to pending"):
         with tenant_scope(runtime.factory, tenant.id) as session:
             ticket = service.get_ticket(session=session, ticket_id=ticket_id)
             service.change_status(session=session, ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
-            service.change_status(session=session, ticket=ticket, status=TicketStatus.OPEN, actor=actor)
+            service.change_status(session=session, ticket=ticket, status=TicketStatus.PENDING, actor=actor)
 
 
 def test_same_dedupe_key_cannot_store_a_message_twice(runtime: Runtime) -> None:

@@ -1,0 +1,61 @@
+"""The typed context the ingest steps read and fill in (no untyped dicts in the pipeline)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from inbound.email.autoreply import AutoVerdict
+from inbound.email.bounces import BounceReport
+from inbound.email.model import ParsedEmail
+from inbound.ingest.threading import ThreadDecision
+
+
+class Disposition(StrEnum):
+    """What the pipeline does with the message in the end."""
+
+    WRITE = "write"  # new ticket or reply
+    DUPLICATE = "duplicate"  # same mail again: nothing new
+    IGNORE = "ignore"  # loop / auto-reply to nothing / unmatched bounce: stored raw only
+    BOUNCE = "bounce"  # delivery failure of one of our mails: mark it, attach to its ticket
+    QUARANTINE = "quarantine"  # rate cap hit: kept for an operator, not written
+
+
+@dataclass
+class IngestContext:
+    raw_id: uuid.UUID
+    tenant_id: uuid.UUID
+    inbox_id: uuid.UUID
+    inbox_address: str
+    envelope_recipients: tuple[str, ...]
+    envelope_sender: str | None
+    payload: bytes
+    parsed: ParsedEmail | None = None
+    sender: str | None = None
+    digest: str | None = None
+    flags: list[str] = field(default_factory=list)
+    automatic: AutoVerdict | None = None
+    bounce: BounceReport | None = None
+    thread: ThreadDecision | None = None
+    disposition: Disposition = Disposition.WRITE
+    outcome: str = ""  # human-readable, stored on the raw record
+    linked_ticket_id: uuid.UUID | None = None
+
+
+def semantic_digest(parsed: ParsedEmail) -> str:
+    """'Same content' for dedupe: what the sender wrote, not trace headers added in transit
+    (a message delivered twice through different relays has different Received: lines)."""
+    h = hashlib.sha256()
+    for part in (
+        parsed.subject,
+        parsed.from_.addr if parsed.from_ else "",
+        parsed.date.isoformat() if parsed.date else "",
+        parsed.text,
+        parsed.html or "",
+        *(a.sha256 for a in parsed.attachments),
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()

@@ -1,0 +1,199 @@
+"""The named ingest steps. Each one decides and records its reason on the context; the
+pipeline acts. Order matters and is fixed in `STEPS`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.settings import Settings
+from core.tenancy.models import Inbox
+from core.tickets.models import Contact, Direction, Message, Ticket, TicketStatus
+from inbound.email.autoreply import AutoKind, classify_automatic
+from inbound.email.bounces import detect_bounce
+from inbound.email.parse import parse_email
+from inbound.ingest.addresses import split_recipient
+from inbound.ingest.context import Disposition, IngestContext, semantic_digest
+from inbound.ingest.threading import KnownTicket, ThreadDecision, ThreadFacts, ThreadRule, resolve_thread, subject_tag
+
+Step = Callable[[IngestContext, Session, Settings], None]
+RATE_WINDOW = timedelta(minutes=10)
+
+
+def parse(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    """Decode once into a frozen ParsedEmail (raises UnparseableEmail: stored raw, flagged)."""
+    parsed = parse_email(ctx.payload)
+    ctx.parsed = parsed
+    ctx.digest = semantic_digest(parsed)
+    ctx.sender = (parsed.from_.addr if parsed.from_ and parsed.from_.addr else None) or ctx.envelope_sender or None
+    if parsed.defects:
+        ctx.flags.append("defects")
+
+
+def dedupe_key(ctx: IngestContext) -> str:
+    assert ctx.parsed is not None
+    basis = f"{ctx.inbox_id}\x00{ctx.parsed.message_id or ''}\x00{ctx.digest}"
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    """Same mailbox + Message-ID + same content = the same message. A *different* mail reusing a
+    Message-ID (broken mailers, forged mail) is kept and flagged, never silently dropped."""
+    assert ctx.parsed is not None
+    if not ctx.parsed.message_id:
+        return
+    rows = session.execute(
+        select(Message.id, Message.dedupe_key, Ticket.number)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.email_message_id == ctx.parsed.message_id, Ticket.inbox_id == ctx.inbox_id)
+    ).all()
+    key = dedupe_key(ctx)
+    for message_id, existing_key, number in rows:
+        if existing_key == key:
+            ctx.disposition = Disposition.DUPLICATE
+            ctx.outcome = f"duplicate of message {message_id} on ticket #{number}"
+            return
+    if rows:
+        ctx.flags.append("message-id-reused")
+
+
+def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    """Loops, auto-replies, lists and bounces (RFC 3834, RFC 3464); see inbound/email/autoreply.py."""
+    parsed = ctx.parsed
+    assert parsed is not None
+    own = frozenset(session.execute(select(Inbox.address)).scalars())
+    if parsed.message_id and session.execute(
+        select(Message.id).where(Message.email_message_id == parsed.message_id, Message.direction == Direction.OUTBOUND)
+    ).first():
+        ctx.disposition, ctx.outcome = Disposition.IGNORE, "loop: this is a message we sent ourselves"
+        ctx.flags.append("loop")
+        return
+    verdict = classify_automatic(parsed, own_addresses=own)
+    ctx.automatic = verdict
+    if verdict is None:
+        return
+    ctx.flags.append(verdict.kind.value.replace("_", "-"))
+    if verdict.kind is AutoKind.loop:
+        ctx.disposition, ctx.outcome = Disposition.IGNORE, f"loop: {verdict.reason}"
+    elif verdict.kind is AutoKind.bounce:
+        ctx.bounce = detect_bounce(parsed, ctx.payload)
+        ctx.disposition = Disposition.BOUNCE
+        ctx.outcome = f"bounce: {verdict.reason}"
+
+
+def sender_cap(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    """A sender writing faster than any human (a looping autoresponder we did not recognise)."""
+    if not ctx.sender:
+        return
+    since = datetime.now(timezone.utc) - RATE_WINDOW
+    recent = session.execute(
+        select(func.count())
+        .select_from(Message)
+        .join(Contact, Contact.id == Message.author_contact_id)
+        .where(Contact.email == ctx.sender.lower(), Message.created_at >= since)
+    ).scalar_one()
+    if recent >= settings.sender_cap:
+        ctx.disposition = Disposition.QUARANTINE
+        ctx.outcome = f"quarantined: {recent} mails from {ctx.sender} in 10 minutes (cap {settings.sender_cap})"
+
+
+def _known(session: Session, ids: tuple[str, ...]) -> dict[str, KnownTicket]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Message.email_message_id, Ticket.id, Ticket.number)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.email_message_id.in_(list(ids)))
+    ).all()
+    return {mid: KnownTicket(tid, number) for mid, tid, number in rows if mid}
+
+
+def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    parsed = ctx.parsed
+    assert parsed is not None
+    by_token: KnownTicket | None = None
+    for address in (*ctx.envelope_recipients, *(a.addr for a in (*parsed.to, *parsed.cc))):
+        recipient = split_recipient(address)
+        if recipient and recipient.reply_token:
+            row = session.execute(
+                select(Ticket.id, Ticket.number).where(Ticket.reply_token == recipient.reply_token)
+            ).first()
+            if row:
+                by_token = KnownTicket(row[0], row[1])
+                break
+    by_tag, on_it = None, False
+    number = subject_tag(parsed.subject)
+    if number is not None:
+        row = session.execute(select(Ticket.id, Ticket.number, Ticket.contact_id).where(Ticket.number == number)).first()
+        if row:
+            by_tag = KnownTicket(row[0], row[1])
+            on_it = bool(ctx.sender) and bool(
+                session.execute(
+                    select(Message.id)
+                    .join(Contact, Contact.id == Message.author_contact_id)
+                    .where(Message.ticket_id == row[0], Contact.email == (ctx.sender or "").lower())
+                    .limit(1)
+                ).first()
+            )
+    facts = ThreadFacts(
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        by_message_id=_known(session, (*parsed.in_reply_to, *parsed.references)),
+        by_token=by_token,
+        by_tag=by_tag,
+        sender_on_tagged_ticket=on_it,
+    )
+    decision = resolve_thread(facts)
+    ctx.thread = decision
+    if decision.ticket is None:
+        if ctx.automatic is not None and ctx.automatic.kind is AutoKind.auto_reply:
+            ctx.disposition = Disposition.IGNORE
+            ctx.outcome = f"auto-reply that answers no ticket: {ctx.automatic.reason}"
+        return
+    ticket = session.get(Ticket, decision.ticket.id)
+    assert ticket is not None
+    if ticket.status is TicketStatus.CLOSED and ticket.closed_at is not None:
+        age = datetime.now(timezone.utc) - ticket.closed_at
+        if age > timedelta(days=settings.reopen_days):
+            ctx.linked_ticket_id = ticket.id
+            ctx.thread = ThreadDecision(
+                ThreadRule.NEW,
+                f"{decision.reason}, but it was closed {age.days} days ago (over {settings.reopen_days}): "
+                f"new ticket linked to #{ticket.number}",
+                None,
+            )
+
+
+def ticket_cap(ctx: IngestContext, session: Session, settings: Settings) -> None:
+    if ctx.thread is None or ctx.thread.ticket is None:
+        return
+    since = datetime.now(timezone.utc) - RATE_WINDOW
+    recent = session.execute(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.ticket_id == ctx.thread.ticket.id,
+            Message.direction == Direction.INBOUND,
+            Message.created_at >= since,
+        )
+    ).scalar_one()
+    if recent >= settings.ticket_cap:
+        ctx.disposition = Disposition.QUARANTINE
+        ctx.outcome = (
+            f"quarantined: ticket #{ctx.thread.ticket.number} got {recent} mails in 10 minutes "
+            f"(cap {settings.ticket_cap})"
+        )
+
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("parse", parse),
+    ("dedupe", dedupe),
+    ("automatic", automatic),
+    ("sender_cap", sender_cap),
+    ("thread", thread),
+    ("ticket_cap", ticket_cap),
+)
