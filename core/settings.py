@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=25 * 1024 * 1024, ge=1024, validation_alias=_alias("THREADLINE_MAX_MESSAGE_BYTES")
     )
+    smtp_max_connections_per_ip: int = Field(
+        default=20, ge=1, validation_alias=_alias("THREADLINE_SMTP_MAX_CONNECTIONS_PER_IP")
+    )
+    smtp_messages_per_minute: int = Field(
+        default=120, ge=1, validation_alias=_alias("THREADLINE_SMTP_MESSAGES_PER_MINUTE")
+    )
+    smtp_tls_cert: Path | None = Field(default=None, validation_alias=_alias("THREADLINE_SMTP_TLS_CERT"))
+    smtp_tls_key: Path | None = Field(default=None, validation_alias=_alias("THREADLINE_SMTP_TLS_KEY"))
     reopen_days: int = Field(default=30, ge=0, validation_alias=_alias("THREADLINE_REOPEN_DAYS"))
     sender_cap: int = Field(default=30, ge=1, validation_alias=_alias("THREADLINE_SENDER_CAP"))
     ticket_cap: int = Field(default=50, ge=1, validation_alias=_alias("THREADLINE_TICKET_CAP"))
@@ -178,6 +186,10 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_JOB_MAX_RETRIES": "retries before a job is dead-lettered (default 8)",
     "THREADLINE_JOB_MIN_BACKOFF_MS": "first retry delay of a failed job, doubled per retry (default 1000)",
     "THREADLINE_MAX_MESSAGE_BYTES": "largest accepted mail in bytes, SMTP SIZE (default 26214400 = 25 MiB)",
+    "THREADLINE_SMTP_MAX_CONNECTIONS_PER_IP": "concurrent SMTP connections per client address before 421 (default 20)",
+    "THREADLINE_SMTP_MESSAGES_PER_MINUTE": "mails per client address per minute before 450 (default 120)",
+    "THREADLINE_SMTP_TLS_CERT": "PEM certificate file; with the key, the SMTP server offers STARTTLS",
+    "THREADLINE_SMTP_TLS_KEY": "PEM private key file for STARTTLS",
     "THREADLINE_REOPEN_DAYS": "a reply to a ticket closed longer ago opens a new linked ticket (default 30)",
     "THREADLINE_SENDER_CAP": "mails per sender per 10 minutes before further ones are quarantined (default 30)",
     "THREADLINE_TICKET_CAP": "inbound mails per ticket per 10 minutes before quarantine (default 50)",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from core.registry import Registry
+import signal
+import threading
+from typing import Any
+
+from core.registry import Component, Registry
 from inbound.ingest.accept import PROCESS_JOB
 from inbound.ingest.cli import register_cli
 from inbound.ingest.jobs import make_process_job
@@ -11,3 +15,25 @@ from inbound.ingest.jobs import make_process_job
 def register(registry: Registry) -> None:
     registry.add_job(PROCESS_JOB, make_process_job(registry), queue="ingest")
     registry.add_cli(register_cli(registry))
+    registry.add_component(
+        Component(
+            name="smtp",
+            command=("smtp",),
+            describe=lambda s: f"smtp://{s.smtp_host}:{s.smtp_port}  (max {s.max_message_bytes // 1048576} MiB)",
+            order=30,
+        )
+    )
+
+    def add_smtp(app: Any) -> None:
+        @app.command("smtp", help="Run the SMTP server that receives customer mail (port THREADLINE_SMTP_PORT).")
+        def smtp() -> None:
+            from core.cli.context import command_runtime
+            from inbound.smtp.server import serve_smtp
+
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            with command_runtime(registry) as runtime:
+                serve_smtp(runtime, stop=stop)
+
+    registry.add_cli(add_smtp)

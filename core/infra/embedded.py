@@ -6,6 +6,7 @@ run on the same directory finds them; both servers stop when Threadline stops.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -53,6 +54,9 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is not None:
             self._server._stop()  # type: ignore[attr-defined]
+            # Forget the handle so a later start() really starts the server again.
+            type(self._server)._instances.pop(self.pgdata.resolve(), None)  # type: ignore[attr-defined]
+            atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]
             self._server = None
         else:
             stop_postgres_in(self.pgdata)
