@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 def _env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(THREADLINE_DATA_DIR=str(data_dir), THREADLINE_API_PORT=str(port), THREADLINE_LOG_LEVEL="WARNING",
+               THREADLINE_SMTP_PORT=str(free_port()),
                THREADLINE_SUPPORT_ADDRESS="help@acme.test")
     return env
 
