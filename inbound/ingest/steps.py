@@ -44,20 +44,20 @@ def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
     """Same mailbox + Message-ID + same content = the same message. A *different* mail reusing a
     Message-ID (broken mailers, forged mail) is kept and flagged, never silently dropped."""
     assert ctx.parsed is not None
-    if not ctx.parsed.message_id:
+    key = dedupe_key(ctx)
+    same = session.execute(
+        select(Message.id, Ticket.number).join(Ticket, Ticket.id == Message.ticket_id).where(Message.dedupe_key == key)
+    ).first()
+    if same is not None:
+        ctx.disposition = Disposition.DUPLICATE
+        ctx.outcome = f"duplicate of message {same[0]} on ticket #{same[1]}"
         return
-    rows = session.execute(
-        select(Message.id, Message.dedupe_key, Ticket.number)
+    if ctx.parsed.message_id and session.execute(
+        select(Message.id)
         .join(Ticket, Ticket.id == Message.ticket_id)
         .where(Message.email_message_id == ctx.parsed.message_id, Ticket.inbox_id == ctx.inbox_id)
-    ).all()
-    key = dedupe_key(ctx)
-    for message_id, existing_key, number in rows:
-        if existing_key == key:
-            ctx.disposition = Disposition.DUPLICATE
-            ctx.outcome = f"duplicate of message {message_id} on ticket #{number}"
-            return
-    if rows:
+        .limit(1)
+    ).first():
         ctx.flags.append("message-id-reused")
 
 
