@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -18,10 +19,10 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.slow
 
 
-def _env(data_dir: Path, port: int) -> dict[str, str]:
+def _env(data_dir: Path, port: int, smtp_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(THREADLINE_DATA_DIR=str(data_dir), THREADLINE_API_PORT=str(port), THREADLINE_LOG_LEVEL="WARNING",
-               THREADLINE_SMTP_PORT=str(free_port()),
+               THREADLINE_SMTP_PORT=str(smtp_port),
                THREADLINE_SUPPORT_ADDRESS="help@acme.test")
     return env
 
@@ -62,7 +63,8 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     log = data_dir / "up.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = _env(data_dir, port)
+    smtp_port = free_port()
+    env = _env(data_dir, port, smtp_port)
 
     first = _start(env, log)
     _wait_ready(base, first, log)
@@ -72,6 +74,18 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     res = httpx.post(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"},
                      json={"subject": "Survives restarts", "customer_email": "dan@acme.test", "text": "hi"})
     assert res.status_code == 201, res.text
+    # A customer mail through our SMTP server reaches a ticket via the outbox, Redis and a worker.
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.sendmail("erin@customer.test", ["help@acme.test"],
+                        b"From: erin@customer.test\r\nTo: help@acme.test\r\nSubject: Mailed in\r\n"
+                        b"Message-ID: <up1@customer.test>\r\n\r\nhello\r\n")
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + 20
+    subjects: list[str] = []
+    while time.monotonic() < deadline and "Mailed in" not in subjects:
+        subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()]
+        time.sleep(0.2)
+    assert "Mailed in" in subjects, log.read_text()
     code, seconds = _stop(first)
     assert (code, seconds < 15) == (0, True), log.read_text()
     assert _no_process_uses(data_dir), "a component or embedded server outlived `up`"
@@ -80,7 +94,7 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     try:
         _wait_ready(base, second, log)
         tickets = httpx.get(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"}).json()
-        assert [t["subject"] for t in tickets] == ["Survives restarts"]
+        assert sorted(t["subject"] for t in tickets) == ["Mailed in", "Survives restarts"]
         assert log.read_text().count("admin API key") == 1  # bootstrap did not run again
     finally:
         code, _ = _stop(second)
