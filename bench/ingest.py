@@ -1,0 +1,152 @@
+"""Mail ingest throughput: N mails from K concurrent SMTP clients against
+(a) a bare aiosmtpd sink that accepts and discards (this machine's ceiling),
+(b) our SMTP server (accepted = durably committed to Postgres before 250),
+(c) our server plus workers (fully processed into tickets).
+Prints mails/s for each and the ratios b/a and c/a. Every server runs in its own process.
+Run: .venv/bin/python bench/ingest.py [--mails 2000] [--clients 8] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from core.db.migrate import upgrade  # noqa: E402
+from core.db.session import system_scope  # noqa: E402
+from core.infra.stack import start_infrastructure  # noqa: E402
+from core.runtime import build_runtime  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.tenancy.service import bootstrap  # noqa: E402
+from core.tickets.models import RawInbound, RawInboundStatus  # noqa: E402
+
+ADDRESS = "help@bench.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def make_mail(tag: str, i: int) -> bytes:
+    return (
+        f"From: Customer {i} <c{i}@customers.test>\r\nTo: {ADDRESS}\r\nSubject: [{tag}] backup {i} fails\r\n"
+        f"Message-ID: <{tag}-{i}@customers.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        + "Hello,\r\nrestic backup fails with 'repository is already locked'. What can I do?\r\n" * 5
+        + "\r\n-- \r\nCustomer\r\n"
+    ).encode()
+
+
+def blast(port: int, tag: str, mails: int, clients: int) -> float:
+    """Send `mails` mails over `clients` persistent connections; seconds until the last 250."""
+    per_client = [list(range(c, mails, clients)) for c in range(clients)]
+
+    def run(indices: list[int]) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            for i in indices:
+                client.sendmail(f"c{i}@customers.test", [ADDRESS], make_mail(tag, i))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(run, per_client))
+    return time.perf_counter() - started
+
+
+def processed(rt, tag_count: int) -> int:  # type: ignore[no-untyped-def]
+    with system_scope(rt.factory) as session:
+        return int(session.execute(
+            select(func.count()).select_from(RawInbound).where(RawInbound.status != RawInboundStatus.RECEIVED)
+        ).scalar_one())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for (c)")
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="tlbi", dir="/tmp"))
+    settings = Settings(THREADLINE_DATA_DIR=data)
+    infra = start_infrastructure(settings)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        rt = build_runtime(settings, database_url=infra.database_url, redis_url=infra.redis_url, pool_size=2)
+        upgrade(rt.engine)
+        with system_scope(rt.factory) as session:
+            bootstrap(session=session, support_address=ADDRESS, slack_channel=None)
+        env = {**os.environ, "DATABASE_URL": infra.database_url, "REDIS_URL": infra.redis_url or "",
+               "THREADLINE_DATA_DIR": str(data), "THREADLINE_LOG_LEVEL": "WARNING",
+               "THREADLINE_SENDER_CAP": "1000000", "THREADLINE_SMTP_MESSAGES_PER_MINUTE": "1000000",
+               "THREADLINE_SMTP_MAX_CONNECTIONS_PER_IP": "1000"}
+        print(f"{args.mails} mails from {args.clients} concurrent SMTP clients, 2 cores, embedded Postgres/Redis")
+
+        sink_port = free_port()
+        sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_sink.py"), str(sink_port)], env=env)
+        procs.append(sink)
+        wait_port(sink_port)
+        blast(sink_port, "warm", 100, args.clients)
+        a = args.mails / blast(sink_port, "a", args.mails, args.clients)
+        sink.terminate()
+        print(f"  (a) bare aiosmtpd sink, accept+discard : {a:8.0f} mails/s")
+
+        smtp_port = free_port()
+        smtp = subprocess.Popen([sys.executable, "-m", "core.cli", "smtp"],
+                                env={**env, "THREADLINE_SMTP_PORT": str(smtp_port)}, cwd=ROOT)
+        procs.append(smtp)
+        wait_port(smtp_port)
+        blast(smtp_port, "warm", 100, args.clients)
+        b = args.mails / blast(smtp_port, "b", args.mails, args.clients)
+        print(f"  (b) threadline smtp, durably stored    : {b:8.0f} mails/s   b/a = {b / a:.2f}")
+
+        # (c): workers drain what (b) stored, then we time a fresh batch end to end.
+        for _ in range(args.workers):
+            procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=env, cwd=ROOT))
+        total = args.mails + 100
+        while processed(rt, 0) < total:
+            time.sleep(0.2)
+        started = time.perf_counter()
+        blast(smtp_port, "c", args.mails, args.clients)
+        while processed(rt, 0) < total + args.mails:
+            time.sleep(0.05)
+        c = args.mails / (time.perf_counter() - started)
+        print(f"  (c) received + processed into tickets : {c:8.0f} mails/s   c/a = {c / a:.2f}")
+        rt.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        infra.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The operator CLI as a user runs it: bootstrap, tickets, jobs, doctor, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.runtime import Runtime
+from tests.support.servers import RedisForTests
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def env(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
+            "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_SUPPORT_ADDRESS": "help@acme.test"}
+
+
+def test_bootstrap_prints_the_key_once_and_stores_only_its_hash(env: dict[str, str], runtime: Runtime) -> None:
+    first, second = _cli("bootstrap", env=env), _cli("bootstrap", env=env)
+    key = first.stdout.split("store it now): ")[1].split()[0]
+    with runtime.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT key_hash FROM api_keys").scalars().all()
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert "already bootstrapped" in second.stdout and key not in second.stdout
+    assert len(stored) == 1 and key not in stored[0]
+
+
+def test_tickets_list_and_show_as_json(env: dict[str, str]) -> None:
+    _cli("bootstrap", env=env)
+    eml = Path(env["THREADLINE_DATA_DIR"]) / "m.eml"
+    eml.write_bytes(b"From: bob@c.test\r\nTo: help@acme.test\r\nSubject: CLI ticket\r\nMessage-ID: <cli@c.test>\r\n\r\nhi\r\n")
+    ingested = json.loads(_cli("ingest-eml", str(eml), env=env).stdout)
+    listed = json.loads(_cli("tickets", "list", "--json", env=env).stdout)
+    shown = json.loads(_cli("tickets", "show", "1", "--json", env=env).stdout)
+    assert (ingested["ticket_number"], ingested["thread_rule"]) == (1, "new")
+    assert [t["subject"] for t in listed] == ["CLI ticket"]
+    assert [(m["direction"], m["thread_rule"]) for m in shown["messages"]] == [("inbound", "new")]
+
+
+def test_unknown_ticket_is_a_plain_error_with_exit_1(env: dict[str, str]) -> None:
+    _cli("bootstrap", env=env)
+    res = _cli("tickets", "show", "999", env=env)
+    assert (res.returncode, "no ticket #999" in res.stderr) == (1, True)
+
+
+def test_bad_usage_exits_2_and_help_exits_0(env: dict[str, str]) -> None:
+    assert _cli("tickets", "show", "not-a-number", env=env).returncode == 2
+    assert _cli("no-such-command", env=env).returncode == 2
+    assert _cli("--help", env=env).returncode == 0
+
+
+def test_doctor_passes_on_a_healthy_setup(env: dict[str, str]) -> None:
+    res = _cli("doctor", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
+
+
+def test_doctor_explains_an_unreachable_database(env: dict[str, str]) -> None:
+    res = _cli("doctor", env={**env, "DATABASE_URL": "postgresql+psycopg://u:secretpw@127.0.0.1:9/none"})
+    assert res.returncode == 1
+    assert "cannot reach DATABASE_URL" in res.stdout
+    assert "secretpw" not in res.stdout + res.stderr
+
+
+def test_doctor_names_a_placeholder_setting(env: dict[str, str]) -> None:
+    res = _cli("doctor", env={**env, "SLACK_BOT_TOKEN": "changeme"})
+    assert (res.returncode, "SLACK_BOT_TOKEN" in res.stdout, "placeholder" in res.stdout) == (1, True, True)
