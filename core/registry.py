@@ -30,6 +30,7 @@ class JobContext:
     tenant_id: uuid.UUID
     outbox_id: int
     attempt: int
+    registry: Registry | None = None  # to record follow-up events (e.g. delivery changed)
 
 
 JobHandler = Callable[[JobContext, dict[str, Any]], None]

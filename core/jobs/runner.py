@@ -48,7 +48,7 @@ def run_outbox_job(
             return RunResult.DEAD
         ctx = JobContext(
             settings=settings, session_factory=factory, tenant_id=uuid.UUID(str(row.tenant_id)),
-            outbox_id=row.id, attempt=row.attempts,
+            outbox_id=row.id, attempt=row.attempts, registry=registry,
         )
         try:
             spec.handler(ctx, dict(row.payload))

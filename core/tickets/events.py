@@ -23,3 +23,4 @@ class EventKind:
     STATUS_CHANGED = "ticket.status_changed"
     PRIORITY_CHANGED = "ticket.priority_changed"
     ASSIGNEE_CHANGED = "ticket.assignee_changed"
+    DELIVERY_CHANGED = "message.delivery_changed"  # a public reply was sent, failed or cancelled

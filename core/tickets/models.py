@@ -125,6 +125,8 @@ class Message(TenantOwned, Base):
         UniqueConstraint("tenant_id", "dedupe_key"),
         Index("ix_messages_ticket_created", "ticket_id", "created_at"),
         Index("ix_messages_tenant_email_message_id", "tenant_id", "email_message_id"),
+        # Per-sender rate caps count a contact's recent messages on every inbound mail.
+        Index("ix_messages_author_created", "author_contact_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -237,6 +239,8 @@ class SurfaceAnchor(TenantOwned, Base):
     channel: Mapped[str] = mapped_column(String(256))
     thread_ref: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = utcnow_column()
+    # When the card was last re-rendered: update jobs older than this have nothing left to do.
+    card_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Draft(TenantOwned, Base):

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import ConfigurationError, Conflict
+from core.errors import ConfigurationError, Conflict, NotFound
 from core.jobs.outbox import enqueue
 from core.registry import Registry
 from core.tickets import service
+from core.tickets.events import DomainEvent, EventKind
 from core.tickets.models import Channel, DeliveryState, Direction, Message, Ticket
-from core.tickets.schemas import Actor, NewMessage, Outcome
+from core.tickets.schemas import SYSTEM_ACTOR, Actor, NewMessage, Outcome
 
 # Tickets opened through the API or by an agent have a customer with an email address.
 _DELIVER_VIA = {Channel.EMAIL: "email", Channel.API: "email", Channel.WIDGET: "widget"}
@@ -57,8 +59,38 @@ def send_public_reply(
     return out
 
 
-def cancel_pending_reply(*, session: Session, message: Message) -> None:
+def delivery_event(message: Message) -> DomainEvent:
+    return DomainEvent(
+        EventKind.DELIVERY_CHANGED, message.tenant_id, message.ticket_id,
+        {"message_id": str(message.id), "state": message.delivery_state.value},
+    )
+
+
+def lock_message(*, session: Session, message_id: uuid.UUID) -> Message:
+    """Row-lock a message: Undo, edits and the delivery job serialise on it."""
+    message = session.execute(select(Message).where(Message.id == message_id).with_for_update()).scalar_one_or_none()
+    if message is None:
+        raise NotFound("no such message")
+    return message
+
+
+def cancel_pending_reply(*, session: Session, message: Message, actor: Actor = SYSTEM_ACTOR) -> Outcome[Message]:
     """Undo inside the window: the delivery job will find it cancelled and send nothing."""
     if message.delivery_state is not DeliveryState.PENDING:
-        raise Conflict(f"the reply is already {message.delivery_state.value}")
+        raise Conflict(f"too late: the reply is already {message.delivery_state.value}")
     message.delivery_state = DeliveryState.CANCELLED
+    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id)
+    service.record_event(session=session, ticket=ticket, kind="reply.cancelled", actor=actor,
+                         data={"message_id": str(message.id)})
+    return Outcome(message, [delivery_event(message)])
+
+
+def edit_pending_reply(*, session: Session, message: Message, text: str, actor: Actor) -> Outcome[Message]:
+    """The agent edited their Slack message inside the undo window: send the new text."""
+    if message.delivery_state is not DeliveryState.PENDING:
+        raise Conflict(f"too late to edit: the reply is already {message.delivery_state.value}")
+    message.body_text = text
+    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id)
+    service.record_event(session=session, ticket=ticket, kind="reply.edited", actor=actor,
+                         data={"message_id": str(message.id)})
+    return Outcome(message, [])

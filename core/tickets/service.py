@@ -96,6 +96,11 @@ def _record(session: Session, ticket: Ticket, kind: str, actor: Actor, data: dic
     )
 
 
+def record_event(*, session: Session, ticket: Ticket, kind: str, actor: Actor, data: dict[str, Any]) -> None:
+    """A timeline entry for something that is not a field change (reply cancelled, draft sent)."""
+    _record(session, ticket, kind, actor, data)
+
+
 def open_ticket(
     *,
     session: Session,

@@ -19,13 +19,16 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from inbound.email.bounce_text import looks_temporary, scan_notice
+from inbound.email.bounce_text import is_failure_notice, looks_temporary, normalise_address, scan_notice
 from inbound.email.charsets import decode_bytes
 from inbound.email.headers import parse_msg_ids
-from inbound.email.model import EmailAddress, ParsedEmail
+from inbound.email.model import ParsedEmail
 from inbound.email.parts import iter_parts
+from inbound.email.sanitize import html_to_text
 
-_DAEMON_LOCAL = re.compile(r"^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]delivery[-_.]system)$", re.I)
+_DAEMON_LOCAL = re.compile(
+    r"^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]delivery[-_.]system)$", re.I
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|returning message|delivery status notification|delivery fail|"
     r"failure notice|failure delivery|mail delivery|delivery problem|could not be delivered|"
@@ -33,7 +36,6 @@ _BOUNCE_SUBJECT = re.compile(
     r"user unknown|nameserver error|error during delivery|delivery notification",
     re.I,
 )
-_FAILED_ACTIONS = frozenset({"failed", "delayed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +57,40 @@ def detect_bounce(parsed: ParsedEmail, raw: bytes) -> BounceReport | None:
     if dsn is not None and dsn[0]:
         recipients, permanent = dsn
         return BounceReport(recipients, permanent, original_id, "dsn")
-    notice = _notice_text(parsed, parts)
-    found = scan_notice(notice, ignore=_parties(parsed))
+    notice = _notice_text(message) or parsed.text
+    found = scan_notice(notice, ignore=_parties(parsed), reporting_domain=_reporting_domain(parsed))
     if found is not None:
         recipients, detector = found
-        permanent = dsn[1] if dsn is not None else not looks_temporary(parsed.subject, notice)
+        stated = dsn[1] if dsn is not None else None
+        permanent = stated if stated is not None else not looks_temporary(parsed.subject, notice)
         return BounceReport(recipients, permanent, original_id or _id_in_text(parsed.text), f"text:{detector}")
-    if dsn is not None or parsed.is_multipart_report:
+    if dsn is not None or (parsed.is_multipart_report and parsed.report_type != "disposition-notification"):
         # A report we could not read recipients from is still a bounce.
         return BounceReport((), dsn[1] if dsn else None, original_id, "dsn")
+    if is_failure_notice(notice):
+        return BounceReport((), not looks_temporary(parsed.subject, notice), original_id, "text:no-recipient")
     return None
 
 
+def is_mail_system_address(addr: str) -> bool:
+    """MAILER-DAEMON, postmaster (RFC 2142), MDaemon...: addresses only MTAs send from."""
+    return bool(_DAEMON_LOCAL.match(addr.rpartition("@")[0] if "@" in addr else addr))
+
+
+def has_bounce_subject(parsed: ParsedEmail) -> bool:
+    """A subject in the wording MTAs use for failure and delay notices."""
+    return bool(_BOUNCE_SUBJECT.search(parsed.subject))
+
+
 def _looks_like_bounce(parsed: ParsedEmail) -> bool:
-    if parsed.is_multipart_report:
-        return parsed.report_type != "disposition-notification"
-    for addr in (parsed.from_.addr if parsed.from_ else "", parsed.return_path or ""):
-        if _DAEMON_LOCAL.match(addr.partition("@")[0]):
-            return True
-    return parsed.return_path == "" or bool(_BOUNCE_SUBJECT.search(parsed.subject))
+    if parsed.is_multipart_report and parsed.report_type != "disposition-notification":
+        return True
+    # A read receipt (RFC 8098) is not a bounce unless a mail system sent it; some
+    # MTAs wrap rejections in one.
+    senders = (parsed.from_.addr if parsed.from_ else "", parsed.return_path or "")
+    if any(is_mail_system_address(addr) for addr in senders):
+        return True
+    return parsed.return_path == "" or has_bounce_subject(parsed)
 
 
 def _parties(parsed: ParsedEmail) -> frozenset[str]:
@@ -90,26 +107,50 @@ def _parties(parsed: ParsedEmail) -> frozenset[str]:
 
 
 def _from_dsn(parts: list[Message]) -> tuple[tuple[str, ...], bool | None] | None:
-    """(failed recipients, permanent) from the first delivery-status part, or None."""
-    for part in parts:
-        if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
-            continue
-        recipients: list[str] = []
-        classes: set[str] = set()
+    """(failed recipients, permanent) from the delivery-status parts, or None when
+    there is none. All of them are read: some MTAs label their prose notice
+    message/delivery-status too and put the real fields in a second part."""
+    status_parts = [
+        part
+        for part in parts
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status")
+    ]
+    if not status_parts:
+        return None
+    recipients: list[str] = []
+    classes: set[str] = set()
+    for part in status_parts:
         for fields in _status_groups(part):
-            action = fields.get("action", "").split()[0].lower() if fields.get("action") else ""
-            status = fields.get("status", "").strip()
-            status_class = status[:1] if re.match(r"[245]\.\d", status) else ""
-            if action and action not in _FAILED_ACTIONS:
-                continue
-            if not action and status_class not in ("4", "5"):
-                continue
-            address = _recipient_address(fields.get("final-recipient") or fields.get("original-recipient"))
-            if address:
+            state = _recipient_state(fields)
+            # RFC 3464 §2.3.1 prefers the sender's own spelling (Original-Recipient)
+            # over the address after the reporting MTA's aliasing (Final-Recipient).
+            address = _recipient_address(fields.get("original-recipient")) or _recipient_address(
+                fields.get("final-recipient")
+            )
+            if state and address:
                 recipients.append(address)
-                classes.add("4" if action == "delayed" else status_class or "5")
-        permanent = None if not classes else "5" in classes
-        return tuple(dict.fromkeys(recipients)), permanent
+                classes.add(state)
+    permanent = None if not classes else "5" in classes
+    return tuple(dict.fromkeys(recipients)), permanent
+
+
+def _recipient_state(fields: dict[str, str]) -> str | None:
+    """ "5" failed, "4" delayed, None for delivered/relayed/expanded or unknown.
+
+    Some MTAs write non-standard actions ("failure", "error") or an SMTP reply in
+    Status ("553 Exceeded maximum inbound message size"); both are read.
+    """
+    action = (fields.get("action") or "").strip().lower()
+    status = re.match(r"\s*([245])[.\d]", fields.get("status") or "")
+    status_class = status.group(1) if status else None
+    if action.startswith(("fail", "error", "undeliver", "bounce")):
+        # RFC 3464 §2.3.3: "failed" is final (no more attempts), even when the
+        # last error was transient (a 4.4.7 queue timeout).
+        return "5"
+    if action.startswith("delay"):
+        return "4"
+    if not action and status_class in ("4", "5"):
+        return status_class
     return None
 
 
@@ -138,10 +179,7 @@ def _recipient_address(value: str | None) -> str | None:
     if not value:
         return None
     _, _, address = value.rpartition(";")
-    address = address.strip().strip("<>").strip()
-    if "@" not in address:
-        return None
-    return EmailAddress.normalised("", address).addr
+    return normalise_address("".join(address.split()))
 
 
 def _original_message_id(parts: list[Message]) -> str | None:
@@ -169,13 +207,34 @@ def _id_in_text(text: str) -> str | None:
     return parse_msg_ids(match.group(1))[0] if match and parse_msg_ids(match.group(1)) else None
 
 
-def _notice_text(parsed: ParsedEmail, parts: list[Message]) -> str:
-    """The human-readable notice: the first text part of the report (not the
-    returned message's body) when there is one, else the whole text."""
-    for part in parts:
-        if part.get_content_type() == "text/plain" and part.get_content_disposition() != "attachment":
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes) and data.strip():
-                charset = part.get_param("charset")
-                return decode_bytes(data, charset if isinstance(charset, str) else None).text
-    return parsed.text
+def _notice_text(message: Message) -> str:
+    """The human-readable notice: the report's own text parts, not those of the
+    returned message (a message/rfc822 part is not descended into)."""
+    stack = [message]
+    texts: list[str] = []
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(p for p in reversed(payload) if isinstance(p, Message))
+            continue
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html") or part.get_content_disposition() == "attachment":
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or not data.strip():
+            continue
+        charset = part.get_param("charset")
+        text = decode_bytes(data, charset if isinstance(charset, str) else None).text
+        texts.append(html_to_text(text) if ctype == "text/html" else text)
+        if ctype == "text/plain":
+            break  # the first plain part is the notice; later ones are attachments' kin
+    return "\n\n".join(texts)
+
+
+def _reporting_domain(parsed: ParsedEmail) -> str | None:
+    """The bouncing system's mail domain (last two labels of the From domain)."""
+    if not parsed.from_ or "@" not in parsed.from_.addr:
+        return None
+    labels = parsed.from_.addr.rpartition("@")[2].split(".")
+    return ".".join(labels[-2:]) if len(labels) >= 2 else None

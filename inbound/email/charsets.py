@@ -63,7 +63,6 @@ _NOT_CHARSETS = frozenset(
 )
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]{1,40})""", re.I)
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +114,10 @@ def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) 
     label = normalise_label(declared)
     defects: list[str] = []
     declared_codecs: tuple[str, ...] = ()
+    unknown = False
     if label and label not in _NO_CHARSET:
         resolved = resolve(label)
+        unknown = resolved is None
         if resolved is None:
             defects.append(f"unknown-charset:{label[:40]}")
         else:
@@ -133,7 +134,7 @@ def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) 
             continue
         if declared_codecs and codec not in declared_codecs:
             defects.append(f"charset-mismatch:{label[:40]}")
-        elif not declared_codecs and not data.isascii():
+        elif not declared_codecs and not unknown and not data.isascii():
             # RFC 2045 §5.2: no charset means us-ascii, yet 8-bit bytes are present.
             defects.append(f"undeclared-charset:guessed-{codec}")
         return Decoded(*_clean_decoded(text, codec, defects))
@@ -142,7 +143,10 @@ def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) 
         if text.count("\ufffd") <= max(3, len(data) // 200):
             defects.append(f"charset-replaced:{label[:40]}")
             return Decoded(*_clean_decoded(text, declared_codecs[0], defects))
-    defects.append(f"charset-mismatch:{label[:40]}" if declared_codecs else "undeclared-charset:guessed-cp1252")
+    if declared_codecs:
+        defects.append(f"charset-mismatch:{label[:40]}")
+    elif not unknown:
+        defects.append("undeclared-charset:guessed-cp1252")
     try:
         return Decoded(*_clean_decoded(data.decode("cp1252"), "cp1252", defects))
     except UnicodeError:
@@ -151,11 +155,7 @@ def decode_bytes(data: bytes, declared: str | None, *, hint: str | None = None) 
 
 
 def _clean_decoded(text: str, codec: str, defects: list[str]) -> tuple[str, str, tuple[str, ...]]:
-    # UTF-7 can decode to lone surrogates, which neither UTF-8 nor PostgreSQL accept;
-    # PostgreSQL text also rejects NUL, which junk mail does contain.
-    if _SURROGATES.search(text):
-        text = _SURROGATES.sub("\ufffd", text)
-        defects.append("lone-surrogate")
+    # PostgreSQL text rejects NUL, which junk mail does contain.
     if "\x00" in text:
         text = text.replace("\x00", "")
         defects.append("nul-character")

@@ -96,7 +96,7 @@ def _decode_word_payload(encoding: str, payload: str) -> bytes | None:
     try:
         if encoding == "b":
             # Missing padding is common (RFC 2047 §4.1 requires it; mailers forget).
-            return binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
+            return binascii.a2b_base64(payload + "=" * (-len(payload) % 4), strict_mode=True)
         return binascii.a2b_qp(payload.encode("ascii", "replace"), header=True)
     except (binascii.Error, ValueError):
         return None

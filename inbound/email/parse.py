@@ -23,8 +23,8 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-import mailparser  # type: ignore[import-untyped]
-from mailparser.exceptions import MailParserRecursionError  # type: ignore[import-untyped]
+import mailparser  # type: ignore[import-untyped,unused-ignore]
+from mailparser.exceptions import MailParserRecursionError  # type: ignore[import-untyped,unused-ignore]
 
 from inbound.email.charsets import normalise_label
 from inbound.email.errors import UnparseableEmail
@@ -32,7 +32,7 @@ from inbound.email.headers import angle_addr, collapse_ws, decode_header_value, 
 from inbound.email.model import EmailAddress, ParsedEmail
 from inbound.email.parts import Extracted, extract, iter_parts
 from inbound.email.quotes import strip_reply
-from inbound.email.sanitize import html_to_text, sanitize_html
+from inbound.email.sanitize import MAX_HTML_DEPTH, html_depth, html_to_text, sanitize_html
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
     hint = _body_charset(message)
     headers = _decode_headers(message, hint, defects)
     extracted = extract(message, hint=hint)
+    text, html = _bodies(extracted)
     defects.extend(extracted.defects)
     defects.extend(_stdlib_defects(message))
 
     from_ = _addresses(parser, message, "from")
     sender = from_[0] if from_ else None
-    text, html = _bodies(extracted)
     first = _first_values(headers)
     return ParsedEmail(
         message_id=next(iter(parse_msg_ids(first.get("message-id"))), None),
@@ -200,7 +200,10 @@ def _stdlib_defects(message: Message) -> list[str]:
 def _bodies(extracted: Extracted) -> tuple[str, str | None]:
     plain = [_lf(p).strip("\n") for p in extracted.plain if p.strip()]
     html_parts = [p for p in extracted.html if p.strip()]
-    html = sanitize_html("\n".join(html_parts)) if html_parts else None
+    joined = "\n".join(html_parts)
+    if html_parts and html_depth(joined) > MAX_HTML_DEPTH:
+        extracted.defects.append("html-too-deep")
+    html = sanitize_html(joined) if html_parts else None
     if plain:
         text = "\n\n".join(plain)
     elif html_parts:

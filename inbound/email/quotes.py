@@ -39,9 +39,7 @@ _FORWARDED = re.compile(
 )
 _LABEL = r"^\s*\*?\s*({})\s*:\s*\*?(\s|$)"
 _FROM_LABEL = re.compile(
-    _LABEL.format(
-        r"from|von|de|da|van|od|от|fra|från|lähettäjä|feladó|kimden|发件人|寄件者|差出人|보낸 사람"
-    ),
+    _LABEL.format(r"from|von|de|da|van|od|от|fra|från|lähettäjä|feladó|kimden|发件人|寄件者|差出人|보낸 사람"),
     re.I,
 )
 _OTHER_LABEL = re.compile(
@@ -60,9 +58,7 @@ _WROTE = re.compile(
     r"написала|написал\(а\)|έγραψε|כתב|كتب|写道|寫道|が書きました|님이 작성)\s*:\s*$",
     re.I,
 )
-_ATTRIBUTION_LEAD = re.compile(
-    r"^[\s>*-]*(on|le|am|el|il|em|op|w dniu|dne|den|på|kl\.|στις|в|\d)", re.I
-)
+_ATTRIBUTION_LEAD = re.compile(r"^[\s>*-]*(on|le|am|el|il|em|op|w dniu|dne|den|på|kl\.|στις|в|\d)", re.I)
 _SEPARATOR = re.compile(r"^\s*([-_=*~]\s?){5,}\s*$")
 _QUOTE = re.compile(r"^\s*>")
 

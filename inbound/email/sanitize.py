@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 
 import nh3
@@ -64,8 +64,36 @@ def _cleaner() -> nh3.Cleaner:
     )
 
 
+# html5ever's tree builder (inside nh3) does scope checks that walk the stack of open
+# elements: cost grows with tags x depth (80,000 nested <div> took 15 s). Real mail
+# nests a few dozen levels; deeper documents are shown as escaped text instead.
+MAX_HTML_DEPTH = 400
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]{0,40})[^<>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+
+
+def html_depth(html: str) -> int:
+    """Deepest element nesting, estimated by one linear scan over the tags."""
+    depth = deepest = 0
+    for match in _TAG.finditer(html):
+        if match.group(3) or match.group(2).lower() in _VOID:
+            continue
+        if match.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
 def sanitize_html(html: str) -> str:
-    """Sanitised HTML fragment for display (see the module docstring for the policy)."""
+    """Sanitised HTML fragment for display (see the module docstring for the policy).
+
+    Beyond ``MAX_HTML_DEPTH`` nested elements the result is the escaped text
+    rendering, safe by construction.
+    """
+    if html_depth(html) > MAX_HTML_DEPTH:
+        return "<div>" + escape(html_to_text(html)).replace("\n", "<br>") + "</div>"
     return _cleaner().clean(html).strip()
 
 
@@ -78,6 +106,9 @@ _BLOCK = frozenset(
 _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
 _INVISIBLE = frozenset({"script", "style", "head", "title", "template", "noscript", "xml"})
 _SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")
+# A "<" with no ">" before the next "<": html.parser rescans such input from every
+# "<" (quadratic: 20,000 of them took seconds), and it is text anyway.
+_UNCLOSED_LT = re.compile(r"<(?![^<>]*>)")
 
 
 class _TextRenderer(HTMLParser):
@@ -93,6 +124,7 @@ class _TextRenderer(HTMLParser):
         self.pre = 0
         self.href_stack: list[str | None] = []
         self.link_text: list[int] = []
+        self.paragraphs: list[bool] = []  # open <p>: True when it is a Word line
 
     # Block structure -------------------------------------------------------------
     def _break(self, blank: bool = False) -> None:
@@ -123,6 +155,7 @@ class _TextRenderer(HTMLParser):
             # lines, not paragraphs, or the text would come out double-spaced.
             word_line = any(k == "class" and v and v.lower().startswith("mso") for k, v in attrs)
             self._break(blank=not word_line)
+            self.paragraphs.append(word_line)
             self.pre += tag == "pre"
         elif tag in ("td", "th"):
             self.current.append(" ")
@@ -145,7 +178,8 @@ class _TextRenderer(HTMLParser):
             self._break()
             self.quote_depth = max(0, self.quote_depth - 1)
         elif tag in _PARAGRAPH:
-            self._break(blank=True)
+            word_line = self.paragraphs.pop() if self.paragraphs else False
+            self._break(blank=not word_line)
             self.pre = max(0, self.pre - (tag == "pre"))
         elif tag in _BLOCK:
             self._break()
@@ -186,7 +220,7 @@ def html_to_text(html: str) -> str:
     """A readable plain-text rendering of ``html`` (never raises on bad markup)."""
     renderer = _TextRenderer()
     try:
-        renderer.feed(html)
+        renderer.feed(_UNCLOSED_LT.sub("&lt;", html))
         renderer.close()
     except AssertionError:
         # html.parser (3.10+) raises AssertionError on some malformed declarations

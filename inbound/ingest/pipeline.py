@@ -37,7 +37,6 @@ from core.tickets.models import (
 )
 from core.tickets.schemas import Actor, NewMessage
 from inbound.email.errors import UnparseableEmail
-from inbound.email.sanitize import sanitize_html
 from inbound.ingest.context import Disposition, IngestContext
 from inbound.ingest.steps import STEPS, dedupe_key
 
@@ -152,7 +151,7 @@ def _new_message(ctx: IngestContext, contact_id: uuid.UUID | None, direction: Di
         direction=direction,
         source=Channel.EMAIL,
         body_text=parsed.text,
-        body_html=sanitize_html(parsed.html) if parsed.html else None,
+        body_html=parsed.html,  # already sanitised by the parser
         reply_text=parsed.reply_text,
         author_contact_id=contact_id,
         author_name=(parsed.from_.name or parsed.from_.addr) if parsed.from_ else ctx.sender,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from core.tenancy.models import Inbox
 from core.tickets.models import Contact, Direction, Message, Ticket, TicketStatus
-from inbound.email.autoreply import AutoKind, classify_automatic
+from inbound.email.autoreply import AutoKind, classify_automatic, suppresses_auto_response
 from inbound.email.bounces import detect_bounce
 from inbound.email.parse import parse_email
 from inbound.ingest.addresses import split_recipient
@@ -74,7 +74,17 @@ def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
         return
     verdict = classify_automatic(parsed, own_addresses=own)
     ctx.automatic = verdict
+    if suppresses_auto_response(parsed):
+        ctx.flags.append("suppress-auto-response")  # Exchange asks: no acknowledgement to this one
     if verdict is None:
+        # A few real bounces carry no machine marker (flufl.bounce's bounce_02, simple_22...):
+        # the detector has its own checks, so ask it too before treating this as a customer mail.
+        report = detect_bounce(parsed, ctx.payload)
+        if report is not None and report.failed_recipients:
+            ctx.bounce = report
+            ctx.flags.append("bounce")
+            ctx.disposition = Disposition.BOUNCE
+            ctx.outcome = f"bounce: {report.detector} report for {', '.join(report.failed_recipients)}"
         return
     ctx.flags.append(verdict.kind.value.replace("_", "-"))
     if verdict.kind is AutoKind.loop:

@@ -20,7 +20,7 @@ from core.jobs.models import OutboxRow, OutboxStatus
 from core.jobs.outbox import record_events
 from core.jobs.relay import relay_once
 from core.jobs.worker import serve_worker
-from core.registry import JobContext
+from core.registry import JobContext, Registry
 from core.runtime import Runtime
 from core.tickets import service
 from core.tickets.events import EventKind
@@ -48,6 +48,12 @@ def _queued_outbox_ids(redis_url: str) -> list[int]:
 def _queue(rt: Runtime) -> JobQueue:
     assert rt.redis_url
     return build_job_queue(settings=rt.settings, redis_url=rt.redis_url, factory=rt.factory, registry=rt.registry)
+
+
+@pytest.fixture()
+def registry() -> Registry:
+    """Only the jobs these tests register: plugins' subscriptions would add rows of their own."""
+    return Registry()
 
 
 @pytest.fixture()

@@ -1,7 +1,8 @@
 """A throwaway Dovecot IMAP server on loopback for end-to-end tests (Debian's dovecot-imapd).
 
-Everything lives in one temporary directory: config, sockets, logs, maildirs, the passwd-file and
-(optionally) a self-signed certificate. Run as root, mail is stored as `nobody`; run as anyone else,
+Everything lives in one temporary directory: config, sockets, logs, maildirs and (optionally) a
+self-signed certificate. Any user name logs in with the server's password (a static passdb), so
+each test takes a fresh, empty mailbox. Run as root, mail is stored as `nobody`; run as anyone else,
 Dovecot runs rootless as that user. It listens on free ports (plain/STARTTLS and implicit TLS).
 """
 
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -75,7 +77,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 class DovecotServer:
     """`dovecot -F -c <tmp>/dovecot.conf`; `stop()` ends it and removes the directory."""
 
-    def __init__(self, *, users: list[MailUser], tls: bool = True, idle_check_seconds: int = 1) -> None:
+    def __init__(self, *, tls: bool = True, idle_check_seconds: int = 1) -> None:
         reason = dovecot_missing_reason()
         if reason:
             raise RuntimeError(reason)
@@ -85,7 +87,7 @@ class DovecotServer:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port() if tls else 0
-        self.users = users
+        self.password = f"pw-{uuid.uuid4().hex}"
         self.cert_path: Path | None = None
         key_path: Path | None = None
         if tls:
@@ -112,8 +114,6 @@ class DovecotServer:
         mail_dir = self.root / "mail"
         mail_dir.mkdir()
         os.chown(mail_dir, mail.pw_uid, mail.pw_gid)
-        passwd = self.root / "users"
-        passwd.write_text("".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self.users))
         for sub in ("run", "state"):
             (self.root / sub).mkdir()
         ssl = (
@@ -139,8 +139,8 @@ auth_mechanisms = plain login
 mail_location = maildir:{mail_dir}/%u
 mailbox_idle_check_interval = {idle_check_seconds} secs
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {passwd}
+  driver = static
+  args = password={self.password}
 }}
 userdb {{
   driver = static
@@ -171,8 +171,23 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # No auth penalty: a wrong-password test must not slow the next test's logins from 127.0.0.1.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
+auth_failure_delay = 0
 """
+        )
+
+    def new_user(self) -> MailUser:
+        """A fresh, empty mailbox: the static passdb accepts any name with the server's password."""
+        return MailUser(f"u{uuid.uuid4().hex[:12]}", self.password)
+
+    def kick(self, user: MailUser) -> None:
+        """Drop every connection of this user, as a server restart or a network cut would."""
+        subprocess.run(
+            [str(DOVEADM), "-c", str(self.conf), "kick", user.name], check=True, capture_output=True, timeout=10
         )
 
     def _wait_ready(self, timeout: float = 15.0) -> None:

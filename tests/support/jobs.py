@@ -23,10 +23,12 @@ def drain_jobs(runtime: Runtime, *, rounds: int = 5, only: set[str] | None = Non
         for row_id, _job in rows:
             try:
                 results.append(
-                    run_outbox_job(row_id, settings=runtime.settings, factory=runtime.factory, registry=runtime.registry)
+                    run_outbox_job(
+                        row_id, settings=runtime.settings, factory=runtime.factory, registry=runtime.registry
+                    )
                 )
             except JobFailed:
                 results.append(RunResult.RETRY)
-        if all(r is RunResult.RETRY for r in results[-len(rows):]):
+        if all(r is RunResult.RETRY for r in results[-len(rows) :]):
             break
     return results

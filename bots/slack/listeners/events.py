@@ -1,0 +1,70 @@
+"""Events API listeners: an agent writes, edits or deletes a message in a ticket thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bots.slack.ids import SURFACE, Reaction
+from bots.slack.runtime import SlackDeps
+from bots.surface import actions
+from bots.surface.intents import ThreadIntent
+
+log = logging.getLogger(__name__)
+
+_IGNORED_SUBTYPES = {"bot_message", "channel_join", "channel_leave", "thread_broadcast", "channel_topic"}
+
+
+def on_message(body: dict[str, Any], event: dict[str, Any], deps: SlackDeps) -> None:
+    if body.get("event_id") and not actions.first_time(deps.surface, surface=SURFACE, event_id=body["event_id"]):
+        return  # a Slack retry or a duplicate delivery
+    subtype = event.get("subtype")
+    if subtype in _IGNORED_SUBTYPES:
+        return
+    if subtype == "message_changed":
+        _edited(event, deps)
+    elif subtype == "message_deleted":
+        _deleted(event, deps)
+    elif subtype is None or subtype == "file_share":
+        _new(event, deps)
+
+
+def _is_human(message: dict[str, Any], deps: SlackDeps) -> bool:
+    # The bot ignores its own and other bots' messages (loops, integrations).
+    return bool(message.get("user")) and not message.get("bot_id") and message.get("user") != deps.bot_user_id
+
+
+def _new(event: dict[str, Any], deps: SlackDeps) -> None:
+    thread_ts, ts, channel = event.get("thread_ts"), event.get("ts"), event.get("channel")
+    if not thread_ts or thread_ts == ts or not _is_human(event, deps):
+        return  # not a reply inside a thread
+    ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
+    if ref is None:
+        return  # a thread that is not a ticket
+    user = deps.users.get(event["user"])
+    outcome = actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=channel, ts=ts,
+                                            text=event.get("text", ""))
+    if outcome.intent in (ThreadIntent.NOTE, ThreadIntent.INTERNAL):
+        deps.request_reaction(ref.tenant_id, channel, ts, Reaction.NOTE)
+
+
+def _edited(event: dict[str, Any], deps: SlackDeps) -> None:
+    message = event.get("message", {})
+    thread_ts, channel = message.get("thread_ts"), event.get("channel")
+    if not thread_ts or not _is_human(message, deps):
+        return
+    ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
+    if ref is not None:
+        actions.agent_edited(deps.surface, ref=ref, user=deps.users.get(message["user"]), channel=channel,
+                             ts=message["ts"], text=message.get("text", ""))
+
+
+def _deleted(event: dict[str, Any], deps: SlackDeps) -> None:
+    previous = event.get("previous_message", {})
+    thread_ts, channel = previous.get("thread_ts"), event.get("channel")
+    if not thread_ts or not previous.get("user"):
+        return
+    ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
+    if ref is not None:
+        actions.agent_deleted(deps.surface, ref=ref, user=deps.users.get(previous["user"]), channel=channel,
+                              ts=event.get("deleted_ts") or previous.get("ts", ""))

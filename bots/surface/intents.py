@@ -1,0 +1,109 @@
+"""What an agent's words mean, decided once for every surface (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.tenancy.models import ReplyMode
+from core.tickets.models import Priority, TicketStatus
+
+# "note:" and "//" make an internal note at once (architecture §6); case and spacing tolerant.
+_NOTE = re.compile(r"^\s*(note\s*:|//)\s*", re.I)
+
+
+class ThreadIntent(StrEnum):
+    NOTE = "note"  # internal at once
+    PUBLIC_REPLY = "public_reply"  # to the customer after the undo window
+    INTERNAL = "internal"  # explicit mode: thread text stays internal
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    intent: ThreadIntent
+    text: str
+
+
+def classify_thread_text(text: str, *, reply_mode: ReplyMode) -> ThreadMessage:
+    match = _NOTE.match(text)
+    if match:
+        return ThreadMessage(ThreadIntent.NOTE, text[match.end():].strip())
+    if reply_mode is ReplyMode.EXPLICIT:
+        return ThreadMessage(ThreadIntent.INTERNAL, text.strip())
+    return ThreadMessage(ThreadIntent.PUBLIC_REPLY, text.strip())
+
+
+class CommandKind(StrEnum):
+    HELP = "help"
+    MINE = "mine"
+    OPEN = "open"
+    ASSIGN = "assign"
+    STATUS = "status"
+    PRIORITY = "priority"
+    DRAFT = "draft"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: CommandKind
+    ticket_number: int | None = None
+    user: str | None = None  # a surface user id (Slack <@U123> mention resolved to U123)
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    error: str | None = None
+
+
+HELP = (
+    "/threadline mine — your open tickets\n"
+    "/threadline open — unassigned open tickets\n"
+    "/threadline assign 123 @someone — assign ticket #123 (or `me`)\n"
+    "/threadline status 123 open|pending|resolved|closed\n"
+    "/threadline priority 123 low|normal|high|urgent\n"
+    "/threadline draft 123 — ask the knowledge bot for a new draft\n"
+    "In a ticket thread: write to reply to the customer; start with `note:` or `//` for an internal note."
+)
+_MENTION = re.compile(r"^<@([A-Z0-9]+)(\|[^>]*)?>$")
+
+
+def _number(token: str) -> int | None:
+    token = token.lstrip("#")
+    if token.upper().startswith("TL-"):
+        token = token[3:]
+    return int(token) if token.isdigit() else None
+
+
+def parse_command(text: str) -> Command:
+    words = text.split()
+    if not words or words[0].lower() in ("help", "?"):
+        return Command(CommandKind.HELP)
+    verb, args = words[0].lower(), words[1:]
+    if verb in ("mine", "open"):
+        return Command(CommandKind(verb))
+    if verb in ("assign", "status", "priority", "draft"):
+        number = _number(args[0]) if args else None
+        if number is None:
+            return Command(CommandKind.INVALID, error=f"`{verb}` needs a ticket number, e.g. `/threadline {verb} 123`")
+        if verb == "draft":
+            return Command(CommandKind.DRAFT, number)
+        if len(args) < 2:
+            return Command(CommandKind.INVALID, error=f"`{verb} {number}` needs a value. Try `/threadline help`.")
+        value = args[1]
+        if verb == "assign":
+            mention = _MENTION.match(value)
+            if value.lower() == "me":
+                return Command(CommandKind.ASSIGN, number, user="me")
+            if mention:
+                return Command(CommandKind.ASSIGN, number, user=mention.group(1))
+            return Command(CommandKind.INVALID, error="mention the agent, e.g. `/threadline assign 123 @ann`, or use `me`")
+        if verb == "status":
+            try:
+                return Command(CommandKind.STATUS, number, status=TicketStatus(value.lower()))
+            except ValueError:
+                return Command(CommandKind.INVALID, error=f"unknown status {value!r}: use open, pending, resolved or closed")
+        try:
+            return Command(CommandKind.PRIORITY, number, priority=Priority(value.lower()))
+        except ValueError:
+            return Command(CommandKind.INVALID, error=f"unknown priority {value!r}: use low, normal, high or urgent")
+    return Command(CommandKind.INVALID, error=f"unknown command {verb!r}. Try `/threadline help`.")

@@ -1,0 +1,118 @@
+"""What an agent surface shows, decided once for Slack and Teams (pure; no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from core.tickets.models import Channel, DeliveryState, Direction, Priority, TicketStatus
+
+MAX_THREAD_TEXT = 2800  # Slack section text caps at 3000 characters; leave room for markup
+
+
+class CardAction(StrEnum):
+    """The buttons a ticket card offers; adapters map them to their own ids."""
+
+    ASSIGN_ME = "assign_me"
+    PRIORITY = "priority"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    REPLY = "reply_to_customer"
+
+
+@dataclass(frozen=True)
+class TicketCard:
+    ticket_id: uuid.UUID
+    number: int
+    subject: str
+    customer: str
+    origin: Channel
+    status: TicketStatus
+    priority: Priority
+    assignee: str | None
+    age: str
+    actions: tuple[CardAction, ...]
+
+
+@dataclass(frozen=True)
+class ThreadPost:
+    """One message mirrored into the ticket's thread."""
+
+    message_id: uuid.UUID
+    author: str
+    direction: Direction
+    text: str
+    truncated: bool  # the full original is one click away
+    attachments: tuple[str, ...]  # "name (size)"
+
+
+@dataclass(frozen=True)
+class ReplyNotice:
+    """The state of an agent's public reply, shown under their message."""
+
+    message_id: uuid.UUID
+    recipient: str
+    state: DeliveryState
+    seconds_left: int
+    error: str | None
+    headline: str
+    can_undo: bool
+
+
+def humanize_age(created: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "just now"
+
+
+def humanize_size(size: int) -> str:
+    for unit, step in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= step:
+            return f"{size / step:.1f} {unit}"
+    return f"{size} B"
+
+
+def ticket_card(
+    *, ticket_id: uuid.UUID, number: int, subject: str, customer: str, origin: Channel, status: TicketStatus,
+    priority: Priority, assignee: str | None, created_at: datetime, now: datetime, explicit_mode: bool,
+) -> TicketCard:
+    closed = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    actions: list[CardAction] = [] if assignee else [CardAction.ASSIGN_ME]
+    actions.append(CardAction.PRIORITY)
+    actions.append(CardAction.REOPEN if closed else CardAction.RESOLVE)
+    if explicit_mode and not closed:
+        actions.append(CardAction.REPLY)
+    return TicketCard(
+        ticket_id, number, subject or "(no subject)", customer, origin, status, priority, assignee,
+        humanize_age(created_at, now), tuple(actions),
+    )
+
+
+def thread_post(
+    *, message_id: uuid.UUID, author: str, direction: Direction, reply_text: str | None, body_text: str,
+    attachments: list[tuple[str, int]],
+) -> ThreadPost:
+    text = (reply_text or body_text or "").strip() or "(no text)"
+    truncated = len(text) > MAX_THREAD_TEXT or (reply_text is not None and reply_text.strip() != body_text.strip())
+    return ThreadPost(
+        message_id, author, direction, text[:MAX_THREAD_TEXT], truncated,
+        tuple(f"{name} ({humanize_size(size)})" for name, size in attachments),
+    )
+
+
+def reply_notice(
+    *, message_id: uuid.UUID, recipient: str, origin: Channel, state: DeliveryState, seconds_left: int,
+    error: str | None,
+) -> ReplyNotice:
+    how = "Message in the chat widget to" if origin is Channel.WIDGET else "Email to"
+    headline = {
+        DeliveryState.PENDING: f"{how} {recipient} in {seconds_left} s" if seconds_left > 0 else f"{how} {recipient}: sending",
+        DeliveryState.SENT: f"{how} {recipient}: sent",
+        DeliveryState.FAILED: f"{how} {recipient}: failed: {error or 'unknown error'}",
+        DeliveryState.CANCELLED: "Not sent (undone)",
+    }.get(state, state.value)
+    return ReplyNotice(message_id, recipient, state, seconds_left, error, headline, state is DeliveryState.PENDING)

@@ -1,0 +1,1 @@
+"""IMAP poller: takes mail from mailbox folders into inboxes (checkpointed by UIDVALIDITY + UID)."""
