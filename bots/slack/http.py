@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
+from fastapi import Request
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
 from bots.slack.app import build_slack_app
@@ -22,8 +23,6 @@ log = logging.getLogger(__name__)
 def mount_slack(app: Any, settings: Settings) -> None:
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
         return  # Slack not configured (or Socket Mode only): no endpoints
-    from fastapi import Request
-
     runtime = app.state.runtime
     bolt, _deps = build_slack_app(SurfaceDeps(settings, runtime.factory, runtime.registry))
 
