@@ -32,6 +32,7 @@ class ReceivedMail:
     rcpt_tos: tuple[str, ...]
     data: bytes = field(repr=False)
     tls: bool = False  # the session had switched to TLS (STARTTLS) before DATA
+    received_at: float = field(default_factory=time.time)  # wall clock, for latency benchmarks
 
     @property
     def message(self) -> EmailMessage:
