@@ -191,3 +191,52 @@ def test_the_bot_ignores_its_own_and_other_bots_messages(world: SlackWorld) -> N
                                    subtype="bot_message", bot_id="B0OTHER"))
     drain_jobs(world.runtime)
     assert len(_messages(world)) == 1
+
+
+def test_editing_the_message_inside_the_window_changes_what_is_sent(world: SlackWorld) -> None:
+    world.runtime.settings.undo_seconds = 30
+    card_ts = _customer_writes(world)
+    world.agent_says("Helo Bob, try restic unlcok", thread_ts=card_ts, ts="1700000100.000012")
+    wait_until(lambda: _messages(world, Direction.OUTBOUND))
+    world.post_event({"type": "message", "subtype": "message_changed", "channel": CHANNEL, "ts": "1700000100.000099",
+                      "message": {"type": "message", "user": AGENT, "text": "Hello Bob, try `restic unlock`",
+                                  "ts": "1700000100.000012", "thread_ts": card_ts},
+                      "previous_message": {"type": "message", "user": AGENT, "text": "Helo Bob, try restic unlcok",
+                                           "ts": "1700000100.000012", "thread_ts": card_ts}})
+    wait_until(lambda: "Hello Bob" in _messages(world, Direction.OUTBOUND)[0].body_text)
+    drain_jobs(world.runtime, include_delayed=True)
+    (sent,) = world.sink.wait_for(1)
+    assert "Hello Bob, try `restic unlock`" in sent.message.get_body(("plain",)).get_content()
+
+
+def test_deleting_the_message_inside_the_window_cancels_the_reply(world: SlackWorld) -> None:
+    world.runtime.settings.undo_seconds = 30
+    card_ts = _customer_writes(world)
+    world.agent_says("oops, wrong ticket", thread_ts=card_ts, ts="1700000100.000013")
+    wait_until(lambda: _messages(world, Direction.OUTBOUND))
+    world.post_event({"type": "message", "subtype": "message_deleted", "channel": CHANNEL,
+                      "ts": "1700000100.000098", "deleted_ts": "1700000100.000013",
+                      "previous_message": {"type": "message", "user": AGENT, "text": "oops, wrong ticket",
+                                           "ts": "1700000100.000013", "thread_ts": card_ts}})
+    wait_until(lambda: _messages(world, Direction.OUTBOUND)[0].delivery_state is DeliveryState.CANCELLED)
+    drain_jobs(world.runtime, include_delayed=True)
+    assert world.sink.mails == []
+
+
+def test_slack_rate_limits_are_waited_out_and_the_card_is_posted_once(world: SlackWorld) -> None:
+    world.fake.rate_limit_next("chat.postMessage", times=1, retry_after=1)
+    card_ts = _customer_writes(world)
+    cards = [m for m in world.fake.messages(channel=CHANNEL) if m["ts"] == card_ts]
+    assert len(cards) == 1
+    assert len(world.fake.calls_to("chat.postMessage")) == 3  # 429, then the card, then the customer message
+
+
+def test_thread_posts_keep_the_order_the_customer_wrote_them(world: SlackWorld) -> None:
+    deliver(world.runtime, mail(message_id="<o1@customer.test>", body="first"))
+    for i in range(2, 6):
+        deliver(world.runtime, mail(message_id=f"<o{i}@customer.test>", body=f"message {i}",
+                                    headers={"In-Reply-To": "<o1@customer.test>"}))
+    drain_jobs(world.runtime)
+    texts = [m["text"] for m in world.fake.messages(channel=CHANNEL, thread_ts=world.card_ts())[1:]]
+    assert [t.split(": ", 1)[1].strip() for t in texts] == ["first", "message 2", "message 3", "message 4",
+                                                             "message 5"]

@@ -162,3 +162,28 @@ def test_a_flooding_client_gets_450_and_may_retry(runtime: Runtime) -> None:
                 codes.append(exc.smtp_code)
                 client.rset()
     assert codes == [250, 250, 250, 450, 450]
+
+
+def test_starttls_is_offered_when_a_certificate_is_configured(runtime: Runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from tests.support.smtp_sink import self_signed_tls_context
+
+    self_signed_tls_context(tmp_path)  # writes relay.crt / relay.key
+    runtime.settings.smtp_tls_cert, runtime.settings.smtp_tls_key = tmp_path / "relay.crt", tmp_path / "relay.key"
+    make_tenant(runtime, address="help@acme.test")
+    client_ctx = ssl.create_default_context()
+    client_ctx.check_hostname, client_ctx.verify_mode = False, ssl.CERT_NONE
+    with running_smtp(runtime) as server, smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        client.starttls(context=client_ctx)
+        client.ehlo()
+        client.sendmail("bob@customer.test", ["help@acme.test"], _mail())
+    assert len(_raws(runtime)) == 1
+
+
+def test_without_a_certificate_starttls_is_not_offered(runtime: Runtime, smtp: RunningSmtp) -> None:
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
+        client.ehlo()
+        assert not client.has_extn("starttls")
