@@ -59,12 +59,14 @@ def next_ticket_number(*, session: Session, tenant_id: uuid.UUID) -> int:
     return int(session.execute(_NEXT_NUMBER, {"tenant": tenant_id}).scalar_one())
 
 
+_CONTACT_COLUMNS = "id, tenant_id, email, name, created_at"
 _CONTACT_UPSERT = text(
     # One round trip: insert if new (ON CONFLICT DO NOTHING keeps concurrent first mails from
     # failing), else read the existing row.
     "WITH ins AS (INSERT INTO contacts (id, tenant_id, email, name) VALUES (:id, :tenant, :email, :name) "
-    "ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id) "
-    "SELECT id FROM ins UNION ALL SELECT id FROM contacts WHERE tenant_id = :tenant AND email = :email LIMIT 1"
+    f"ON CONFLICT (tenant_id, email) DO NOTHING RETURNING {_CONTACT_COLUMNS}) "
+    f"SELECT {_CONTACT_COLUMNS} FROM ins UNION ALL "
+    f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE tenant_id = :tenant AND email = :email LIMIT 1"
 )
 
 
@@ -72,11 +74,10 @@ def find_or_create_contact(
     *, session: Session, tenant_id: uuid.UUID, email: str, name: str | None = None
 ) -> Contact:
     address = normalise_address(email)
-    contact_id = session.execute(
-        _CONTACT_UPSERT, {"id": uuid.uuid4(), "tenant": tenant_id, "email": address, "name": name}
+    contact = session.execute(
+        select(Contact).from_statement(_CONTACT_UPSERT),
+        {"id": uuid.uuid4(), "tenant": tenant_id, "email": address, "name": name},
     ).scalar_one()
-    contact = session.get(Contact, contact_id)
-    assert contact is not None
     if name and not contact.name:
         contact.name = name
     return contact
@@ -133,12 +134,12 @@ def open_ticket(
     _record(session, ticket, EventKind.TICKET_OPENED, actor, {"number": ticket.number, "subject": ticket.subject})
     events = [DomainEvent(EventKind.TICKET_OPENED, tenant_id, ticket.id, {"number": ticket.number})]
     if first_message is not None:
-        events += append_message(session=session, ticket=ticket, message=first_message, actor=actor).events
+        events += append_message(session=session, ticket=ticket, message=first_message, actor=actor, touch=False).events
     return Outcome(ticket, events)
 
 
 def append_message(
-    *, session: Session, ticket: Ticket, message: NewMessage, actor: Actor, reopen: bool = True
+    *, session: Session, ticket: Ticket, message: NewMessage, actor: Actor, reopen: bool = True, touch: bool = True
 ) -> Outcome[Message]:
     """Add a message; a customer writing on a pending/resolved/closed ticket reopens it
     (unless `reopen=False`, e.g. an auto-reply must not wake a ticket up)."""
@@ -167,7 +168,8 @@ def append_message(
         created_at=now(),
     )
     session.add(row)
-    ticket.updated_at = now()
+    if touch:  # a brand-new ticket's first message must not cost an UPDATE of the ticket
+        ticket.updated_at = now()
     _record(
         session,
         ticket,
