@@ -8,6 +8,7 @@ adapter renders. Errors a person should see are `UserError`s; adapters show thei
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -259,7 +260,7 @@ def list_for(deps: SurfaceDeps, *, tenant_id: uuid.UUID, user: SurfaceUser, mine
 
 def run_command(
     deps: SurfaceDeps, *, tenant_id: uuid.UUID, user: SurfaceUser, command: Command,
-    resolve_user: "callable[[str], SurfaceUser] | None" = None,  # type: ignore[valid-type]
+    resolve_user: Callable[[str], SurfaceUser] | None = None,
 ) -> str:
     """A slash command's effect, and the text to show the agent (ephemeral)."""
     from bots.surface.intents import HELP

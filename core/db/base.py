@@ -58,7 +58,7 @@ class TenantOwned:
 def tenant_owned_tables() -> list[str]:
     """Names of tables that carry tenant_id and must have RLS enabled."""
     return sorted(
-        mapper.local_table.name  # type: ignore[union-attr]
+        mapper.local_table.name  # type: ignore[attr-defined,union-attr]
         for mapper in Base.registry.mappers
         if getattr(mapper.class_, "__tenant_owned__", False)
     )

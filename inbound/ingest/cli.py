@@ -86,7 +86,7 @@ def register_cli(registry: Registry) -> Any:
                         failures += 1
                         with system_scope(rt.factory) as session:
                             raw = session.get(RawInbound, accepted.raw_id)
-                            result = ProcessResult(accepted.raw_id, RawInboundStatus.FAILED, raw.error if raw else "")
+                            result = ProcessResult(accepted.raw_id, RawInboundStatus.FAILED, (raw.error or "") if raw else "")
                     typer.echo(_line(result, file=str(path), duplicate_delivery=accepted.duplicate))
             if failures:
                 raise typer.Exit(1)

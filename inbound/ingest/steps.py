@@ -140,14 +140,14 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
     by_tag, on_it = None, False
     number = subject_tag(parsed.subject)
     if number is not None:
-        row = session.execute(select(Ticket.id, Ticket.number, Ticket.contact_id).where(Ticket.number == number)).first()
-        if row:
-            by_tag = KnownTicket(row[0], row[1])
+        tagged = session.execute(select(Ticket.id, Ticket.number).where(Ticket.number == number)).first()
+        if tagged:
+            by_tag = KnownTicket(tagged[0], tagged[1])
             on_it = bool(ctx.sender) and bool(
                 session.execute(
                     select(Message.id)
                     .join(Contact, Contact.id == Message.author_contact_id)
-                    .where(Message.ticket_id == row[0], Contact.email == (ctx.sender or "").lower())
+                    .where(Message.ticket_id == tagged[0], Contact.email == (ctx.sender or "").lower())
                     .limit(1)
                 ).first()
             )

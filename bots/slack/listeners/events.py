@@ -35,7 +35,7 @@ def _is_human(message: dict[str, Any], deps: SlackDeps) -> bool:
 
 
 def _new(event: dict[str, Any], deps: SlackDeps) -> None:
-    thread_ts, ts, channel = event.get("thread_ts"), event.get("ts"), event.get("channel")
+    thread_ts, ts, channel = event.get("thread_ts"), str(event.get("ts", "")), str(event.get("channel", ""))
     if not thread_ts or thread_ts == ts or not _is_human(event, deps):
         return  # not a reply inside a thread
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
@@ -50,7 +50,7 @@ def _new(event: dict[str, Any], deps: SlackDeps) -> None:
 
 def _edited(event: dict[str, Any], deps: SlackDeps) -> None:
     message = event.get("message", {})
-    thread_ts, channel = message.get("thread_ts"), event.get("channel")
+    thread_ts, channel = message.get("thread_ts"), str(event.get("channel", ""))
     if not thread_ts or not _is_human(message, deps):
         return
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
@@ -61,7 +61,7 @@ def _edited(event: dict[str, Any], deps: SlackDeps) -> None:
 
 def _deleted(event: dict[str, Any], deps: SlackDeps) -> None:
     previous = event.get("previous_message", {})
-    thread_ts, channel = previous.get("thread_ts"), event.get("channel")
+    thread_ts, channel = previous.get("thread_ts"), str(event.get("channel", ""))
     if not thread_ts or not previous.get("user"):
         return
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
