@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bots.slack.ids import ActionId, CallbackId
-from bots.surface.views import CardAction, ReplyNotice, ThreadPost, TicketCard
+from bots.surface.views import CardAction, DraftCard, ReplyNotice, ThreadPost, TicketCard
 from core.tickets.models import DeliveryState, Direction, Priority
 
 _STATUS_EMOJI = {"new": ":new:", "open": ":large_green_circle:", "pending": ":hourglass:",
@@ -123,4 +123,46 @@ def reply_modal(*, ticket_id: str, number: int, recipient: str) -> View:
             InputBlock(block_id="reply", label=PlainTextObject(text="Message"),
                        element=PlainTextInputElement(action_id="text", multiline=True)),
         ],
+    )
+
+
+def draft_text(card: DraftCard) -> str:
+    return f"{card.headline}: {card.text[:200]}"
+
+
+def draft_blocks(card: DraftCard) -> list[Block]:
+    """Draft card: text, sources, confidence, and Send / Edit / Discard (or Regenerate)."""
+    value = str(card.draft_id)
+    blocks_: list[Block] = [
+        ContextBlock(elements=[MarkdownTextObject(
+            text=f":robot_face: *{escape(card.headline)}* · confidence {card.confidence_pct}%")]),
+    ]
+    if card.state != "no_answer":
+        blocks_.append(SectionBlock(text=PlainTextObject(text=card.text or "(empty)", emoji=False)))
+    if card.sources:
+        label = "Closest articles" if card.state == "no_answer" else "Sources"
+        lines = [f"• {escape(s.title)}" + (f" — <{s.where}|link>" if s.where.startswith("http") else
+                                             (f" — `{escape(s.where)}`" if s.where else "")) for s in card.sources]
+        blocks_.append(ContextBlock(elements=[MarkdownTextObject(text=f"*{label}*\n" + "\n".join(lines))]))
+    buttons: list[ButtonElement] = []
+    if card.can_send:
+        buttons += [
+            ButtonElement(text="Send", action_id=ActionId.SEND_DRAFT, value=value, style="primary"),
+            ButtonElement(text="Edit", action_id=ActionId.EDIT_DRAFT, value=value),
+            ButtonElement(text="Discard", action_id=ActionId.DISCARD_DRAFT, value=value),
+        ]
+    if card.can_regenerate:
+        buttons.append(ButtonElement(text="Regenerate", action_id=ActionId.REGENERATE_DRAFT, value=value))
+    if buttons:
+        blocks_.append(ActionsBlock(block_id="draft_actions", elements=buttons))
+    return blocks_
+
+
+def edit_draft_modal(*, draft_id: str, text: str) -> View:
+    return View(
+        type="modal", callback_id=CallbackId.EDIT_DRAFT_MODAL, private_metadata=json.dumps({"draft_id": draft_id}),
+        title=PlainTextObject(text="Edit the answer"), submit=PlainTextObject(text="Send"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[InputBlock(block_id="reply", label=PlainTextObject(text="Answer"),
+                           element=PlainTextInputElement(action_id="text", multiline=True, initial_value=text[:3000]))],
     )

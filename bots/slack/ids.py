@@ -12,11 +12,16 @@ class ActionId(StrEnum):
     UNDO = "tl_undo"
     MAKE_INTERNAL = "tl_make_internal"
     VIEW_ORIGINAL = "tl_view_original"
+    SEND_DRAFT = "tl_send_draft"
+    EDIT_DRAFT = "tl_edit_draft"
+    DISCARD_DRAFT = "tl_discard_draft"
+    REGENERATE_DRAFT = "tl_regenerate_draft"
 
 
 class CallbackId(StrEnum):
     REPLY_MODAL = "tl_reply_modal"
     REPLY_SHORTCUT = "tl_reply_shortcut"
+    EDIT_DRAFT_MODAL = "tl_edit_draft_modal"
 
 
 class Reaction(StrEnum):

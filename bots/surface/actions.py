@@ -288,4 +288,7 @@ def run_command(
         assert command.priority is not None
         set_priority(deps, ref=ref, user=user, priority=command.priority)
         return f"Ticket #{ref.number} priority is now {command.priority.value}."
-    raise Conflict("drafts are not available: the knowledge base is not installed yet")
+    from bots.surface.draft_actions import request_draft  # draft_actions builds on this module
+
+    request_draft(deps, ref=ref, user=user)
+    return f"Asked the knowledge bot for a new draft on #{ref.number}."

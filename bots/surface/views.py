@@ -116,3 +116,46 @@ def reply_notice(
         DeliveryState.CANCELLED: "Not sent (undone)",
     }.get(state, state.value)
     return ReplyNotice(message_id, recipient, state, seconds_left, error, headline, state is DeliveryState.PENDING)
+
+
+@dataclass(frozen=True)
+class DraftSource:
+    title: str
+    where: str  # a link, or the document's path in the knowledge base
+
+
+@dataclass(frozen=True)
+class DraftCard:
+    """The bot's proposed answer with what it is based on, and what an agent may do with it."""
+
+    draft_id: uuid.UUID
+    text: str
+    sources: tuple[DraftSource, ...]
+    confidence_pct: int
+    state: str  # DraftState value
+    headline: str
+    can_send: bool
+    can_regenerate: bool
+    unverified: bool  # written by a small local model: it may invent things
+
+
+def draft_card(
+    *, draft_id: uuid.UUID, text: str, citations: list[dict[str, object]], confidence: float, state: str,
+    decided_by: str | None,
+) -> DraftCard:
+    sources = tuple(
+        DraftSource(str(c.get("title") or c.get("source") or "source"), str(c.get("url") or c.get("source") or ""))
+        for c in citations
+    )
+    unverified = any(bool(c.get("unverified")) for c in citations)
+    headline = {
+        "pending": "Suggested answer" + (" (unverified: written by a local model)" if unverified else ""),
+        "sent": f"Sent by {decided_by or 'an agent'}",
+        "edited": f"Edited and sent by {decided_by or 'an agent'}",
+        "discarded": f"Discarded by {decided_by or 'an agent'}",
+        "stale": "Out of date: the customer wrote again",
+        "no_answer": "No confident answer in the knowledge base",
+    }.get(state, state)
+    return DraftCard(draft_id, text[:MAX_THREAD_TEXT], sources, round(confidence * 100), state, headline,
+                     can_send=state == "pending", can_regenerate=state in ("stale", "no_answer", "discarded"),
+                     unverified=unverified)

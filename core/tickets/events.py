@@ -24,3 +24,5 @@ class EventKind:
     PRIORITY_CHANGED = "ticket.priority_changed"
     ASSIGNEE_CHANGED = "ticket.assignee_changed"
     DELIVERY_CHANGED = "message.delivery_changed"  # a public reply was sent, failed or cancelled
+    DRAFT_CHANGED = "draft.changed"  # a draft was proposed, sent, edited, discarded or went stale
+    DRAFT_REQUESTED = "draft.requested"  # an agent asked for a (new) draft

@@ -78,6 +78,7 @@ class DraftState(StrEnum):
     EDITED = "edited"
     DISCARDED = "discarded"
     STALE = "stale"
+    NO_ANSWER = "no_answer"  # nothing in the KB above the threshold: a KB gap, no draft shown
 
 
 class Contact(TenantOwned, Base):
@@ -257,3 +258,4 @@ class Draft(TenantOwned, Base):
     decided_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = utcnow_column()
+    # PENDING-0009 surface_refs

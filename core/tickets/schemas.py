@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,6 +54,7 @@ class Outcome(Generic[T]):
 
     value: T
     events: list[DomainEvent] = field(default_factory=list)
+    first_message: Any = None  # open_ticket: the Message created with the ticket, if any
 
 
 class MessagePublic(BaseModel):

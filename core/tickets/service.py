@@ -133,9 +133,12 @@ def open_ticket(
     session.flush()  # rows referencing the ticket (messages, events) must follow it
     _record(session, ticket, EventKind.TICKET_OPENED, actor, {"number": ticket.number, "subject": ticket.subject})
     events = [DomainEvent(EventKind.TICKET_OPENED, tenant_id, ticket.id, {"number": ticket.number})]
+    outcome = Outcome(ticket, events)
     if first_message is not None:
-        events += append_message(session=session, ticket=ticket, message=first_message, actor=actor, touch=False).events
-    return Outcome(ticket, events)
+        appended = append_message(session=session, ticket=ticket, message=first_message, actor=actor, touch=False)
+        outcome.events += appended.events
+        outcome.first_message = appended.value
+    return outcome
 
 
 def append_message(

@@ -180,23 +180,21 @@ def _write(deps: IngestDeps, session: Session, raw: RawInbound, ctx: IngestConte
     events: list[DomainEvent] = []
     message_in = _new_message(ctx, contact.id if contact else None, Direction.INBOUND)
     if decision.ticket is None:
-        out = service.open_ticket(
+        opened = service.open_ticket(
             session=session, tenant_id=ctx.tenant_id, inbox_id=ctx.inbox_id, subject=parsed.subject,
             channel=Channel.EMAIL, contact_id=contact.id if contact else None, actor=actor,
             first_message=message_in, linked_ticket_id=ctx.linked_ticket_id,
         )
-        ticket, events = out.value, out.events
+        ticket, events = opened.value, opened.events
+        message = opened.first_message
     else:
         ticket = service.get_ticket(session=session, ticket_id=decision.ticket.id, for_update=True)
         # An auto-reply or list mail on a ticket is kept, but must not reopen it.
         wake = ctx.automatic is None
-        events = service.append_message(
-            session=session, ticket=ticket, message=message_in, actor=actor, reopen=wake
-        ).events
+        appended = service.append_message(session=session, ticket=ticket, message=message_in, actor=actor, reopen=wake)
+        events, message = appended.events, appended.value
+    assert message is not None
     session.flush()
-    message = session.execute(
-        select(Message).where(Message.raw_inbound_id == ctx.raw_id).order_by(Message.created_at.desc()).limit(1)
-    ).scalar_one()
     _store_attachments(deps, session, ctx, message)
     record_events(session=session, registry=deps.registry, events=events)
     verb = "opened" if decision.ticket is None else "added to"
