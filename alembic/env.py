@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.db.models import metadata
+from knowledge import models as _knowledge_models  # noqa: F401  (plugin tables: core must not import them)
 
 config = context.config
 

@@ -11,13 +11,15 @@ from core.tickets.events import EventKind
 
 
 def register(registry: Registry) -> None:
-    from bots.slack import tasks
+    from bots.slack import draft_tasks, tasks
     from bots.slack.http import mount_slack
 
     registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="slack")
     registry.add_job(tasks.CARD_JOB, tasks.update_card, queue="slack")
     registry.add_job(tasks.DELIVERY_JOB, tasks.delivery_notice, queue="slack")
     registry.add_job(tasks.REACT_JOB, tasks.react, queue="slack")
+    registry.add_job(draft_tasks.DRAFT_CARD_JOB, draft_tasks.draft_card, queue="slack")
+    registry.subscribe(EventKind.DRAFT_CHANGED, draft_tasks.DRAFT_CARD_JOB)
     registry.subscribe(EventKind.TICKET_OPENED, tasks.SYNC_JOB)
     registry.subscribe(EventKind.MESSAGE_APPENDED, tasks.SYNC_JOB)
     for kind in (EventKind.STATUS_CHANGED, EventKind.PRIORITY_CHANGED, EventKind.ASSIGNEE_CHANGED):
@@ -51,4 +53,11 @@ def register(registry: Registry) -> None:
                 handler.close()
 
     registry.add_cli(add_cli)
+
+    def add_slack_cli(app: Any) -> None:
+        from bots.slack.cli import add_slack_cli as add
+
+        add(app, registry)
+
+    registry.add_cli(add_slack_cli)
 

@@ -3,30 +3,44 @@
 Every listener acks first (Slack wants an answer within 3 s), then calls one surface service.
 One error path: our UserErrors become an ephemeral message the agent sees; anything else is
 logged with a reference id that the agent is shown too.
+
+One workspace (SLACK_BOT_TOKEN) or many (OAuth installs, SLACK_CLIENT_ID/_SECRET): either way an
+`authorize` function names the bot per request, and listeners get the deps of that request's
+workspace (its client, its users, its bot user id).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bots.slack.client import slack_client
-from bots.slack.ids import ActionId, CallbackId
+from bots.slack.client import api_client, slack_client
+from bots.slack.ids import SURFACE, ActionId, CallbackId
+from bots.slack.installations import bot_for_team, oauth_configured
 from bots.slack.listeners import actions as action_listeners
 from bots.slack.listeners import commands, events
+from bots.slack.listeners import drafts as draft_listeners
 from bots.slack.listeners import views as view_listeners
 from bots.slack.runtime import SlackDeps
 from bots.slack.users import UserDirectory
+from bots.surface import actions
 from bots.surface.deps import SurfaceDeps
-from core.errors import ConfigurationError, UserError
+from core.errors import ConfigurationError, NotFound, UserError
 
 log = logging.getLogger(__name__)
+
+TENANT_KEY = "threadline_tenant_id"  # set on the Bolt context by the multi-workspace authorize
+_OTHER_TENANT = ":warning: This channel belongs to another Threadline tenant than this workspace."
 
 
 def _tell(deps: SlackDeps, body: dict[str, Any], text: str) -> None:
@@ -54,31 +68,115 @@ def guarded(deps: SlackDeps, body: dict[str, Any], work: Callable[[], str | None
         _tell(deps, body, f":x: Something went wrong (reference {ref}).")
 
 
+class _Directories:
+    """One user cache per workspace bot (multi-workspace mode)."""
+
+    def __init__(self) -> None:
+        self._by_bot: dict[tuple[str | None, str | None], UserDirectory] = {}
+        self._lock = threading.Lock()
+
+    def get(self, team_id: str | None, client: WebClient) -> UserDirectory:
+        with self._lock:
+            return self._by_bot.setdefault((team_id, client.token), UserDirectory(client))
+
+
+def _single_workspace(surface: SurfaceDeps) -> tuple[SlackDeps, Callable[..., AuthorizeResult]]:
+    client = slack_client(surface.settings)
+    try:
+        who = client.auth_test()
+    except SlackApiError as exc:
+        raise ConfigurationError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+    token = str(client.token)
+
+    # An authorize function even here: given only a token, Bolt would drop it in favour of its own
+    # file-based OAuth store whenever SLACK_CLIENT_ID/_SECRET are in the environment too.
+    def authorize() -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=who.get("enterprise_id"), team_id=who.get("team_id"),
+                               bot_user_id=who.get("user_id"), bot_id=who.get("bot_id"), bot_token=token)
+
+    return SlackDeps(surface, client, UserDirectory(client), who.get("user_id")), authorize
+
+
+def _multi_workspace(surface: SurfaceDeps) -> Callable[..., AuthorizeResult | None]:
+    def authorize(enterprise_id: str | None, team_id: str | None, context: BoltContext) -> AuthorizeResult | None:
+        bot = bot_for_team(surface.settings, surface.factory, team_id=team_id, enterprise_id=enterprise_id)
+        if bot is None:
+            return None  # Bolt answers "please install this app"
+        context[TENANT_KEY] = bot.tenant_id
+        return AuthorizeResult(enterprise_id=bot.enterprise_id, team_id=bot.team_id, bot_user_id=bot.bot_user_id,
+                               bot_id=bot.bot_id, bot_token=bot.token)
+
+    return authorize
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel")
+    return ((body.get("event") or {}).get("channel") or (channel.get("id") if isinstance(channel, dict) else None)
+            or body.get("channel_id") or (body.get("container") or {}).get("channel_id"))
+
+
+def _tenant_guard(surface: SurfaceDeps) -> Callable[..., Any]:
+    """Bolt middleware (multi-workspace): a workspace acts only for its own tenant. A channel bound to
+    another tenant's inbox (or the one-bound-tenant fallback pointing elsewhere) is refused."""
+
+    def guard(context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
+        expected = context.get(TENANT_KEY)
+        if expected is None:
+            return next()  # no authorization needed (url_verification, ssl_check, ...)
+        channel = _channel_of(body)
+        try:
+            owner = actions.tenant_for_channel(surface, surface=SURFACE, channel=channel)
+        except NotFound:
+            return next()  # the listener tells the agent how to bind the channel
+        if owner == expected:
+            return next()
+        log.warning("slack request for another tenant's channel refused",
+                    extra={"team": context.team_id, "channel": channel})
+        return BoltResponse(status=200, body=_OTHER_TENANT)
+
+    return guard
+
+
 def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple[App, SlackDeps]:
     s = surface.settings
-    if s.slack_bot_token is None:
-        raise ConfigurationError("SLACK_BOT_TOKEN is not set")
+    multi = s.slack_bot_token is None
+    if multi and not oauth_configured(s):
+        raise ConfigurationError("SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+                                 "(workspaces installed over OAuth) must be set")
     if not socket_mode and s.slack_signing_secret is None:
         raise ConfigurationError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's HTTP requests)")
-    client = slack_client(s)
+    authorize: Callable[..., AuthorizeResult | None]
+    if multi:
+        base = api_client(s)
+        deps, authorize = SlackDeps(surface, base, UserDirectory(base), None), _multi_workspace(surface)
+    else:
+        deps, authorize = _single_workspace(surface)
     app = App(
-        client=client,
+        client=api_client(s),  # a template: Bolt copies it per request with the authorized token
+        authorize=cast(Callable[..., AuthorizeResult], authorize),  # None (not installed) is allowed at runtime
         signing_secret=s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else "socket-mode",
-        token_verification_enabled=False,  # no auth.test at import/boot; the first call checks the token
         request_verification_enabled=not socket_mode,
         raise_error_for_unhandled_request=False,
         process_before_response=False,
     )
-    try:
-        bot_user_id = client.auth_test().get("user_id")
-    except SlackApiError as exc:
-        raise ConfigurationError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
-    deps = SlackDeps(surface, client, UserDirectory(client), bot_user_id)
+    directories = _Directories()
+
+    def deps_for(context: BoltContext) -> SlackDeps:
+        """This request's workspace: its client, users and bot user id (multi-workspace mode)."""
+        if not multi or context.client is None:
+            return deps
+        client = context.client
+        return replace(deps, client=client, users=directories.get(context.team_id, client),
+                       bot_user_id=context.bot_user_id)
+
+    if multi:
+        app.middleware(_tenant_guard(surface))
 
     @app.event("message")
-    def _message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    def _message(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
-        guarded(deps, {}, lambda: events.on_message(body, event, deps))
+        d = deps_for(context)
+        guarded(d, {}, lambda: events.on_message(body, event, d))
 
     @app.event(re.compile(r"^(app_mention|reaction_added|reaction_removed|member_joined_channel)$"))
     def _ignored(ack: Ack) -> None:
@@ -93,11 +191,17 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
         ActionId.MAKE_INTERNAL: action_listeners.make_internal,
         ActionId.VIEW_ORIGINAL: action_listeners.view_original,
         ActionId.REPLY: action_listeners.open_reply_modal,
+        ActionId.SEND_DRAFT: draft_listeners.send,
+        ActionId.EDIT_DRAFT: draft_listeners.open_edit,
+        ActionId.DISCARD_DRAFT: draft_listeners.discard,
+        ActionId.REGENERATE_DRAFT: draft_listeners.regenerate,
     }
+
     def _button(handler: Callable[[dict[str, Any], SlackDeps], None]) -> Callable[..., None]:
-        def listener(ack: Ack, body: dict[str, Any]) -> None:
+        def listener(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
             ack()
-            guarded(deps, body, lambda: handler(body, deps))
+            d = deps_for(context)
+            guarded(d, body, lambda: handler(body, d))
 
         return listener
 
@@ -105,18 +209,30 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
         app.action(action_id)(_button(handler))
 
     @app.view(CallbackId.REPLY_MODAL)
-    def _reply(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def _reply(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         text = (view["state"]["values"].get("reply", {}).get("text", {}).get("value") or "").strip()
         if not text:
             ack(response_action="errors", errors={"reply": "Write the reply first."})
             return
         ack()
-        guarded(deps, body, lambda: view_listeners.reply_submitted(body, view, deps))
+        d = deps_for(context)
+        guarded(d, body, lambda: view_listeners.reply_submitted(body, view, d))
+
+    @app.view(CallbackId.EDIT_DRAFT_MODAL)
+    def _edited_draft(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        text = (view["state"]["values"].get("reply", {}).get("text", {}).get("value") or "").strip()
+        if not text:
+            ack(response_action="errors", errors={"reply": "The answer is empty."})
+            return
+        ack()
+        d = deps_for(context)
+        guarded(d, body, lambda: draft_listeners.edit_submitted(body, view, d))
 
     @app.command("/threadline")
-    def _command(ack: Ack, body: dict[str, Any], command: dict[str, Any]) -> None:
+    def _command(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: BoltContext) -> None:
         ack()
-        guarded(deps, body, lambda: commands.threadline(command, deps))
+        d = deps_for(context)
+        guarded(d, body, lambda: commands.threadline(command, d))
 
     @app.error
     def _errors(error: Exception, body: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bots.slack import blocks
-from bots.slack.client import slack_client
+from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, Reaction
 from bots.surface import views
 from core.db.session import tenant_scope
@@ -136,14 +136,15 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
 
 
 def _configured(ctx: JobContext) -> bool:
-    # Jobs are subscribed in every install; without a bot token there is simply nothing to do.
-    return ctx.settings.slack_bot_token is not None
+    # Jobs are subscribed in every install; a tenant without a Slack bot (no SLACK_BOT_TOKEN, no
+    # workspace installed over OAuth) simply has nothing to do.
+    return has_bot(ctx.settings, ctx.session_factory, ctx.tenant_id)
 
 
 def sync_thread(ctx: JobContext, payload: dict[str, Any]) -> None:
     if not _configured(ctx):
         return
-    client = slack_client(ctx.settings)
+    client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     ticket_id = uuid.UUID(payload["ticket_id"])
     for _ in range(500):  # bounded: a thread never needs more posts than this in one go
         if not _sync_one(ctx, client, ticket_id):
@@ -168,8 +169,9 @@ def update_card(ctx: JobContext, payload: dict[str, Any]) -> None:
             return
         card = render_card(session, ticket)
         anchor.card_updated_at = _now()
-        slack_client(ctx.settings).chat_update(channel=anchor.channel, ts=anchor.thread_ref,
-                                               text=blocks.card_text(card), blocks=blocks.card_blocks(card))
+        client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
+        client.chat_update(channel=anchor.channel, ts=anchor.thread_ref,
+                           text=blocks.card_text(card), blocks=blocks.card_blocks(card))
 
 
 def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
@@ -177,7 +179,7 @@ def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
     if not _configured(ctx):
         return
     message_id = uuid.UUID(payload["message_id"])
-    client = slack_client(ctx.settings)
+    client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         message = session.get(Message, message_id)
         if message is None or message.source is not Channel.SLACK:
@@ -211,4 +213,5 @@ def _react(client: WebClient, channel: str, ts: str, name: str) -> None:
 
 
 def react(ctx: JobContext, payload: dict[str, Any]) -> None:
-    _react(slack_client(ctx.settings), payload["channel"], payload["ts"], payload["name"])
+    client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
+    _react(client, payload["channel"], payload["ts"], payload["name"])

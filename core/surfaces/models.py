@@ -1,4 +1,7 @@
-"""What we posted on an agent surface, per message: keeps thread posts ordered and idempotent."""
+"""What we posted on an agent surface, per message: keeps thread posts ordered and idempotent.
+
+Also the surface apps installed per workspace (OAuth) and the short-lived OAuth states.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, TenantOwned, new_id, str_enum, utcnow_column
@@ -45,3 +48,42 @@ class SeenEvent(Base):
     surface: Mapped[str] = mapped_column(String(16), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = utcnow_column()
+
+
+class SurfaceInstallation(TenantOwned, Base):
+    """A surface app installed into one workspace (Slack team) over OAuth, bound to one tenant.
+
+    The bot token is stored encrypted (core.crypto); `revoked_at` set means it is no longer used.
+    """
+
+    __tablename__ = "surface_installations"
+    __table_args__ = (
+        # NULLS NOT DISTINCT (Postgres 15+): a workspace outside Enterprise Grid has no enterprise id
+        # and must still be unique.
+        UniqueConstraint("surface", "workspace_id", "enterprise_id", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    surface: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
+    bot_token_encrypted: Mapped[str] = mapped_column(Text)
+    bot_user_id: Mapped[str] = mapped_column(String(64))
+    bot_id: Mapped[str | None] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    installer_user_id: Mapped[str | None] = mapped_column(String(64))
+    installed_at: Mapped[datetime] = utcnow_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SurfaceOAuthState(Base):
+    """One OAuth `state`, bound to the tenant whose install link started the flow; used once.
+    Not tenant-owned: the redirect back from the surface is what tells us the tenant."""
+
+    __tablename__ = "surface_oauth_states"
+
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = utcnow_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -258,4 +258,5 @@ class Draft(TenantOwned, Base):
     decided_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = utcnow_column()
-    # PENDING-0009 surface_refs
+    # Where each surface shows this draft's card, e.g. {"slack": {"channel": "C1", "ts": "17.1"}}.
+    surface_refs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -10,6 +10,7 @@ from core.db.base import tenant_owned_tables
 from core.db.migrate import current_revision, head_revision, upgrade
 from core.db.models import metadata
 from core.db.session import make_engine
+from knowledge import models as _knowledge_models  # noqa: F401  (plugin tables are in the migrations too)
 from tests.support.servers import PostgresForTests
 
 

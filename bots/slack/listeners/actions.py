@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -72,5 +73,7 @@ def open_reply_modal(body: dict[str, Any], deps: SlackDeps) -> None:
         ticket = session.get_one(Ticket, ref.ticket_id)
         contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
         recipient = contact.email if contact else "the customer"
-    deps.client.views_open(trigger_id=body["trigger_id"],
-                           view=blocks.reply_modal(ticket_id=str(ref.ticket_id), number=ref.number, recipient=recipient))
+    view = blocks.reply_modal(ticket_id=str(ref.ticket_id), number=ref.number, recipient=recipient)
+    # The submission carries no channel: the tenant rides along (several tenants may have channels).
+    view.private_metadata = json.dumps({"ticket_id": str(ref.ticket_id), "tenant_id": str(ref.tenant_id)})
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)

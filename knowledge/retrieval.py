@@ -1,0 +1,163 @@
+"""Hybrid retrieval: pgvector similarity fused with Postgres full-text ranking (RRF).
+
+Two candidate lists come from one tenant's chunks embedded by the configured model: the
+nearest vectors (HNSW, iterative scan so the tenant filter still yields enough rows) and the
+best `ts_rank` matches of the question's words (GIN). Reciprocal rank fusion merges them; it
+needs no score calibration between cosine and ts_rank. Every query names the tenant
+explicitly, and runs inside `tenant_scope`, where RLS is the second wall.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from knowledge.models import TS_CONFIG
+
+K = TypeVar("K", bound=Hashable)
+
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the head of each list
+DEFAULT_CANDIDATES = 40
+EF_SEARCH = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    source: str
+    url: str | None
+    title: str
+    heading: str
+    text: str
+    score: float  # fused RRF score (rank-based; higher is better)
+    similarity: float  # cosine similarity of question and passage, 0..1 for our models
+    text_rank: float | None  # ts_rank when the question's words matched, else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "document": self.source,
+            "title": self.title,
+            "heading": self.heading,
+            "url": self.url,
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 4),
+            "text_rank": None if self.text_rank is None else round(self.text_rank, 4),
+            "text": self.text,
+        }
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[K]], *, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
+    """Fuse ranked lists: score(d) = Σ w_i / (k + rank_i(d)), rank from 1. Ties keep first-seen order."""
+    if weights is not None and len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    scores: dict[K, float] = {}
+    for i, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[i]
+        for rank, key in enumerate(dict.fromkeys(ranking), start=1):  # a repeated id counts once
+            scores[key] = scores.get(key, 0.0) + w / (k + rank)
+    order = {key: n for n, key in enumerate(scores)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def _literal(value: str) -> str:
+    # The model key is rendered into the SQL (not bound) so the planner can match the partial
+    # HNSW index even with a generic prepared plan; it comes from settings, and is quoted anyway.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+_SCOPE = "c.tenant_id = :tenant AND c.embedding_model = {model} AND (CAST(:inbox AS uuid) IS NULL OR c.inbox_id IS NULL OR c.inbox_id = :inbox)"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    vector: np.ndarray
+    model_key: str
+    tenant_id: uuid.UUID
+    inbox_id: uuid.UUID | None = None
+
+
+def _params(q: SearchQuery, n: int) -> dict[str, object]:
+    return {"tenant": q.tenant_id, "inbox": q.inbox_id, "q": _vector_literal(q.vector), "text": q.text, "n": n}
+
+
+def vector_candidates(*, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES) -> list[tuple[uuid.UUID, float]]:
+    """(chunk id, cosine similarity) of the n nearest chunks of this tenant, best first."""
+    dim = int(query.vector.shape[0])
+    # Iterative scan (pgvector ≥ 0.8): keep walking the graph until n rows pass the tenant filter.
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+                    {"ef": str(max(EF_SEARCH, n))})
+    sql = f"""
+        SELECT id, 1 - dist AS sim FROM (
+          SELECT c.id, (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim})) AS dist
+          FROM kb_chunks c
+          WHERE {_SCOPE.format(model=_literal(query.model_key))}
+          ORDER BY (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))
+          LIMIT :n
+        ) nearest ORDER BY dist"""
+    return [(r.id, float(r.sim)) for r in session.execute(text(sql), _params(query, n))]
+
+
+def text_candidates(
+    *, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES
+) -> list[tuple[uuid.UUID, float, float]]:
+    """(chunk id, ts_rank, cosine similarity) of the n best full-text matches, best first.
+
+    The question's words are OR-ed (plainto_tsquery AND-s them, which rarely matches a whole
+    question); ts_rank then favours passages holding more of them, headings weighing most.
+    """
+    dim = int(query.vector.shape[0])
+    sql = f"""
+        WITH q AS (SELECT replace(plainto_tsquery('{TS_CONFIG}', :text)::text, ' & ', ' | ')::tsquery AS query)
+        SELECT c.id, ts_rank(c.tsv, q.query) AS rank,
+               1 - ((c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) AS sim
+        FROM kb_chunks c, q
+        WHERE {_SCOPE.format(model=_literal(query.model_key))} AND c.tsv @@ q.query
+        ORDER BY rank DESC, c.id
+        LIMIT :n"""
+    return [(r.id, float(r.rank), float(r.sim)) for r in session.execute(text(sql), _params(query, n))]
+
+
+def hybrid_search(
+    *, session: Session, query: SearchQuery, top_k: int = 5, candidates: int = DEFAULT_CANDIDATES
+) -> list[Hit]:
+    vec = vector_candidates(session=session, query=query, n=candidates)
+    txt = text_candidates(session=session, query=query, n=candidates) if query.text.strip() else []
+    fused = reciprocal_rank_fusion([[cid for cid, _ in vec], [cid for cid, _, _ in txt]])[:top_k]
+    if not fused:
+        return []
+    similarity = {cid: sim for cid, sim in vec} | {cid: sim for cid, _, sim in txt}
+    text_rank = {cid: rank for cid, rank, _ in txt}
+    rows = session.execute(
+        text("""SELECT c.id, c.document_id, c.heading, c.text, d.source, d.url, d.title
+                FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id
+                WHERE c.tenant_id = :tenant AND d.tenant_id = :tenant AND c.id = ANY(:ids)"""),
+        {"tenant": query.tenant_id, "ids": [cid for cid, _ in fused]},
+    ).all()
+    by_id = {r.id: r for r in rows}
+    return [
+        Hit(
+            chunk_id=cid, document_id=r.document_id, source=r.source, url=r.url, title=r.title, heading=r.heading,
+            text=r.text, score=score, similarity=similarity[cid], text_rank=text_rank.get(cid),
+        )
+        for cid, score in fused
+        if (r := by_id.get(cid)) is not None
+    ]
+
+
+def documents_in_order(hits: Sequence[Hit]) -> list[str]:
+    """Distinct document sources in the order their best passage ranks."""
+    return list(dict.fromkeys(h.source for h in hits))
