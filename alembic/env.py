@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from alembic import context
 from sqlalchemy import create_engine, pool
 
+from alembic import context
 from core.db.models import metadata
 from knowledge import models as _knowledge_models  # noqa: F401  (plugin tables: core must not import them)
 

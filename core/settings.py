@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     llm: str = Field(default="extractive", validation_alias=_alias("THREADLINE_LLM"))
     embedding: str = Field(default="local-minilm", validation_alias=_alias("THREADLINE_EMBEDDING"))
     kb_min_confidence: float = Field(
-        default=0.45, ge=0, le=1, validation_alias=_alias("THREADLINE_KB_MIN_CONFIDENCE")
+        default=0.35, ge=0, le=1, validation_alias=_alias("THREADLINE_KB_MIN_CONFIDENCE")
     )
     log_level: str = Field(default="INFO", validation_alias=_alias("THREADLINE_LOG_LEVEL"))
     log_format: str = Field(default="console", validation_alias=_alias("THREADLINE_LOG_FORMAT"))
@@ -183,7 +183,7 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_SLACK_CHANNEL": "first inbox's Slack channel id at bootstrap",
     "THREADLINE_LLM": "draft writer: extractive (default, offline), openai, anthropic, ollama, llamacpp",
     "THREADLINE_EMBEDDING": "embedding model: local-minilm (default, offline), openai, huggingface",
-    "THREADLINE_KB_MIN_CONFIDENCE": "least question-passage similarity (0-1) for a KB draft; below it no draft (default 0.45)",
+    "THREADLINE_KB_MIN_CONFIDENCE": "least question-passage similarity (0-1) for a KB draft, else none (default 0.35)",
     "THREADLINE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
     "THREADLINE_LOG_FORMAT": "console (default) or json",
     "THREADLINE_WORKER_THREADS": "job worker threads per worker process (default 4)",

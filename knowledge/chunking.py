@@ -141,6 +141,7 @@ _RST_EMPH = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _RST_SUBST = re.compile(r"\|([\w -]+)\|")
 _LIST_ITEM = re.compile(r"^\s*([-*+•]|#\.|\d+[.)]|\(\d+\))\s+\S")
 _CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "highlight", "literalinclude", "parsed-literal"}
+_ADMONITIONS = {"note", "warning", "tip", "important", "hint", "caution", "attention", "danger", "seealso"}
 _SKIP_DIRECTIVES = {"toctree", "image", "figure", "include", "only", "raw", "index", "contents", "meta",
                     "highlight", "literalinclude", "automodule", "autoclass", "csv-table"}
 
@@ -238,10 +239,14 @@ def parse_rst(source: str) -> tuple[str | None, list[Section]]:
                     b.paragraph(_code(block))
             elif name not in _SKIP_DIRECTIVES:
                 label = m.group(2).strip()
-                if label and name not in {"note", "warning", "tip", "important", "hint", "caution", "attention"}:
+                admonition = name in _ADMONITIONS
+                content = [x[3:] if x.startswith("   ") else x.lstrip() for x in body]
+                if label and admonition:  # ".. note:: text" starts the note's own text
+                    content = [label, *content]
+                elif label:
                     b.paragraph(rst_inline(label))
-                prefix = f"{name.capitalize()}: " if name in {"note", "warning", "important", "tip"} else ""
-                for k, block in enumerate(_blocks([x[3:] if x.startswith("   ") else x.lstrip() for x in body])):
+                prefix = f"{name.capitalize()}: " if admonition else ""
+                for k, block in enumerate(_blocks(content)):
                     if all(x.startswith(CODE_INDENT) for x in block):
                         b.paragraph(_code(block))
                     else:
@@ -307,7 +312,7 @@ def parse_markdown(source: str) -> tuple[str | None, list[Section]]:
             b.paragraph(md_inline(_prose(para)))
             para = []
 
-    for idx, line in enumerate(lines):
+    for line in lines:
         if code is not None:
             if line.strip().startswith(fence):
                 b.paragraph(_code(code) if any(x.strip() for x in code) else "")

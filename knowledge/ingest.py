@@ -247,7 +247,7 @@ def _ingest_one(
     parsed, chunks = chunk_document(
         data.decode("utf-8", errors="replace"), fmt, fallback_title=title_from_name(source), max_chars=max_chars
     )
-    vectors = embedder.embed_documents([embedding_text(parsed.title, c) for c in chunks]) if chunks else []
+    vectors = embedder.embed_documents([embedding_text(parsed.title, c) for c in chunks])
     doc = NewDocument(
         source=source, url=url_for(path) if url_for else None, title=parsed.title, format=fmt.value,
         checksum=digest, embedding_model=embedder.key, chunks=chunks, vectors=list(vectors),
@@ -255,5 +255,5 @@ def _ingest_one(
     with tenant_scope(factory, tenant_id) as session:
         write_document(session=session, tenant_id=tenant_id, inbox_id=inbox_id, doc=doc,
                        existing=old.id if old else None)
-    log.info("kb document stored", extra={"source": source, "chunks": len(chunks), "replaced": bool(old)})
+    log.debug("kb document stored", extra={"source": source, "chunks": len(chunks), "replaced": bool(old)})
     return FileResult(source, Outcome.REPLACED if old else Outcome.ADDED, chunks=len(chunks))

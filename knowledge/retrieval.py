@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from knowledge.models import TS_CONFIG
@@ -78,7 +78,14 @@ def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
-_SCOPE = "c.tenant_id = :tenant AND c.embedding_model = {model} AND (CAST(:inbox AS uuid) IS NULL OR c.inbox_id IS NULL OR c.inbox_id = :inbox)"
+# No inbox given: every document of the tenant; an inbox: tenant-wide documents and its own.
+_SCOPE = (
+    "c.tenant_id = :tenant AND c.embedding_model = {model} "
+    "AND (CAST(:inbox AS uuid) IS NULL OR c.inbox_id IS NULL OR c.inbox_id = :inbox)"
+)
+_HNSW_SETTINGS = text(
+    "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+)
 
 
 @dataclass(frozen=True)
@@ -94,68 +101,78 @@ def _params(q: SearchQuery, n: int) -> dict[str, object]:
     return {"tenant": q.tenant_id, "inbox": q.inbox_id, "q": _vector_literal(q.vector), "text": q.text, "n": n}
 
 
-def vector_candidates(*, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES) -> list[tuple[uuid.UUID, float]]:
+def _vector_sql(dim: int, model_key: str) -> str:
+    return f"""
+        SELECT c.id, (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim})) AS dist
+        FROM kb_chunks c
+        WHERE {_SCOPE.format(model=_literal(model_key))}
+        ORDER BY (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))
+        LIMIT :n"""
+
+
+def _text_sql(model_key: str) -> str:
+    # The question's words are OR-ed (plainto_tsquery AND-s them, and a whole question rarely
+    # matches one passage); ts_rank then favours passages holding more of them, headings most.
+    return f"""
+        SELECT c.id, ts_rank(c.tsv, tq.query) AS rank
+        FROM kb_chunks c,
+             (SELECT replace(plainto_tsquery('{TS_CONFIG}', :text)::text, ' & ', ' | ')::tsquery AS query) tq
+        WHERE {_SCOPE.format(model=_literal(model_key))} AND c.tsv @@ tq.query
+        ORDER BY rank DESC, c.id
+        LIMIT :n"""
+
+
+def _hnsw_settings(session: Session, n: int) -> None:
+    # Iterative scan (pgvector >= 0.8): keep walking the graph until n rows pass the tenant filter.
+    session.execute(_HNSW_SETTINGS, {"ef": str(max(EF_SEARCH, n))})
+
+
+def vector_candidates(
+    *, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES
+) -> list[tuple[uuid.UUID, float]]:
     """(chunk id, cosine similarity) of the n nearest chunks of this tenant, best first."""
-    dim = int(query.vector.shape[0])
-    # Iterative scan (pgvector ≥ 0.8): keep walking the graph until n rows pass the tenant filter.
-    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-                    {"ef": str(max(EF_SEARCH, n))})
-    sql = f"""
-        SELECT id, 1 - dist AS sim FROM (
-          SELECT c.id, (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim})) AS dist
-          FROM kb_chunks c
-          WHERE {_SCOPE.format(model=_literal(query.model_key))}
-          ORDER BY (c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))
-          LIMIT :n
-        ) nearest ORDER BY dist"""
-    return [(r.id, float(r.sim)) for r in session.execute(text(sql), _params(query, n))]
+    _hnsw_settings(session, n)
+    rows = session.execute(text(_vector_sql(int(query.vector.shape[0]), query.model_key)), _params(query, n)).all()
+    return [(r.id, 1 - float(r.dist)) for r in sorted(rows, key=lambda r: r.dist)]
 
 
 def text_candidates(
     *, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES
-) -> list[tuple[uuid.UUID, float, float]]:
-    """(chunk id, ts_rank, cosine similarity) of the n best full-text matches, best first.
-
-    The question's words are OR-ed (plainto_tsquery AND-s them, which rarely matches a whole
-    question); ts_rank then favours passages holding more of them, headings weighing most.
-    """
-    dim = int(query.vector.shape[0])
-    sql = f"""
-        WITH q AS (SELECT replace(plainto_tsquery('{TS_CONFIG}', :text)::text, ' & ', ' | ')::tsquery AS query)
-        SELECT c.id, ts_rank(c.tsv, q.query) AS rank,
-               1 - ((c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) AS sim
-        FROM kb_chunks c, q
-        WHERE {_SCOPE.format(model=_literal(query.model_key))} AND c.tsv @@ q.query
-        ORDER BY rank DESC, c.id
-        LIMIT :n"""
-    return [(r.id, float(r.rank), float(r.sim)) for r in session.execute(text(sql), _params(query, n))]
+) -> list[tuple[uuid.UUID, float]]:
+    """(chunk id, ts_rank) of the n best full-text matches of this tenant, best first."""
+    return [(r.id, float(r.rank)) for r in session.execute(text(_text_sql(query.model_key)), _params(query, n))]
 
 
 def hybrid_search(
     *, session: Session, query: SearchQuery, top_k: int = 5, candidates: int = DEFAULT_CANDIDATES
 ) -> list[Hit]:
-    vec = vector_candidates(session=session, query=query, n=candidates)
-    txt = text_candidates(session=session, query=query, n=candidates) if query.text.strip() else []
-    fused = reciprocal_rank_fusion([[cid for cid, _ in vec], [cid for cid, _, _ in txt]])[:top_k]
-    if not fused:
-        return []
-    similarity = {cid: sim for cid, sim in vec} | {cid: sim for cid, _, sim in txt}
-    text_rank = {cid: rank for cid, rank, _ in txt}
-    rows = session.execute(
-        text("""SELECT c.id, c.document_id, c.heading, c.text, d.source, d.url, d.title
-                FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id
-                WHERE c.tenant_id = :tenant AND d.tenant_id = :tenant AND c.id = ANY(:ids)"""),
-        {"tenant": query.tenant_id, "ids": [cid for cid, _ in fused]},
-    ).all()
-    by_id = {r.id: r for r in rows}
-    return [
-        Hit(
-            chunk_id=cid, document_id=r.document_id, source=r.source, url=r.url, title=r.title, heading=r.heading,
-            text=r.text, score=score, similarity=similarity[cid], text_rank=text_rank.get(cid),
-        )
-        for cid, score in fused
-        if (r := by_id.get(cid)) is not None
-    ]
+    """Both candidate lists and the passages' details in one round trip, fused here by RRF."""
+    dim = int(query.vector.shape[0])
+    _hnsw_settings(session, candidates)
+    sql = f"""
+        WITH vec AS ({_vector_sql(dim, query.model_key)}),
+             txt AS ({_text_sql(query.model_key)})
+        SELECT c.id, c.document_id, c.heading, c.text, d.source, d.url, d.title,
+               vec.dist AS vector_dist, txt.rank AS text_rank,
+               1 - ((c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) AS similarity
+        FROM kb_chunks c
+        JOIN kb_documents d ON d.id = c.document_id AND d.tenant_id = :tenant
+        LEFT JOIN vec ON vec.id = c.id
+        LEFT JOIN txt ON txt.id = c.id
+        WHERE c.tenant_id = :tenant AND (vec.id IS NOT NULL OR txt.id IS NOT NULL)"""
+    rows = {r.id: r for r in session.execute(text(sql), _params(query, candidates))}
+    by_vector = sorted((r for r in rows.values() if r.vector_dist is not None), key=lambda r: r.vector_dist)
+    by_text = sorted((r for r in rows.values() if r.text_rank is not None), key=lambda r: (-r.text_rank, r.id))
+    fused = reciprocal_rank_fusion([[r.id for r in by_vector], [r.id for r in by_text]])[:top_k]
+    return [_hit(rows[cid], score) for cid, score in fused]
+
+
+def _hit(r: Row[Any], score: float) -> Hit:
+    return Hit(
+        chunk_id=r.id, document_id=r.document_id, source=r.source, url=r.url, title=r.title, heading=r.heading,
+        text=r.text, score=score, similarity=float(r.similarity),
+        text_rank=None if r.text_rank is None else float(r.text_rank),
+    )
 
 
 def documents_in_order(hits: Sequence[Hit]) -> list[str]:

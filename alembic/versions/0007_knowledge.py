@@ -7,10 +7,10 @@ Revises: 0006
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
 
+from alembic import op
 from core.db import rls
 
 revision = "0007"

@@ -1,0 +1,61 @@
+"""`threadline kb ...` as an operator runs it (real console script, real Postgres): one flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.db.migrate import upgrade
+from core.db.session import system_scope
+from core.registry import Registry
+from core.runtime import build_runtime
+from core.settings import Settings
+from core.tenancy.service import create_tenant
+from tests.support.servers import PostgresForTests
+
+
+def _kb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core.cli", "kb", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Path) -> None:
+    url = pg.create_database("tl_kbcli")
+    rt = build_runtime(Settings(), database_url=url, redis_url=None, registry=Registry(), pool_size=1)
+    upgrade(rt.engine)
+    with system_scope(rt.factory) as session:
+        create_tenant(session=session, name="Acme")
+    rt.close()
+    env = {**os.environ, "DATABASE_URL": url, "THREADLINE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\n## Annual plans\n\nAnnual plans are refunded pro rata in 30 days.")
+    (docs / "sso.rst").write_text("Single sign-on\n==============\n\nSSO works with any SAML 2.0 identity provider.")
+    cases = tmp_path / "eval.jsonl"
+    cases.write_text('{"q": "money back on a yearly plan", "doc": "refunds.md"}\n{"q": "SAML login", "doc": "sso.rst"}')
+
+    first, second = _kb("ingest", str(docs), env=env), _kb("ingest", str(docs), env=env)
+    listed = json.loads(_kb("list", "--json", env=env).stdout)
+    question = "can I get my money back for a yearly plan?"
+    hits = json.loads(_kb("search", question, "--json", "--top", "1", env=env).stdout)
+    evaluated = json.loads(_kb("eval", str(cases), "--json", env=env).stdout)
+    deleted = _kb("delete", str(docs / "sso.rst"), env=env)
+
+    assert (first.returncode, second.returncode, deleted.returncode) == (0, 0, 0)
+    assert first.stdout.startswith("2 added") and second.stdout.startswith("0 added, 0 replaced, 2 unchanged")
+    assert sorted((Path(d["source"]).name, d["title"], d["chunks"]) for d in listed) == [
+        ("refunds.md", "Refunds", 1), ("sso.rst", "Single sign-on", 1)]
+    assert [(Path(h["document"]).name, h["title"], h["heading"], h["text"]) for h in hits] == [
+        ("refunds.md", "Refunds", "Refunds > Annual plans", "Annual plans are refunded pro rata in 30 days.")]
+    assert [(r["name"].split(" ")[0], r["hit@1"]) for r in evaluated] == [
+        ("hybrid", 1.0), ("vector", 1.0), ("full", 1.0), ("BM25", 1.0)]
+    assert deleted.stdout.splitlines()[-1] == "1 document(s) deleted"
+    pg.drop_database(url)
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    env = {**os.environ, "THREADLINE_DATA_DIR": str(tmp_path)}
+    assert _kb("ingest", str(tmp_path / "manual.pdf"), env=env).returncode == 2
