@@ -23,7 +23,7 @@ from knowledge.models import TS_CONFIG
 K = TypeVar("K", bound=Hashable)
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the head of each list
-DEFAULT_CANDIDATES = 40
+DEFAULT_CANDIDATES = 20  # per half; RRF's top 5 rarely comes from deeper
 EF_SEARCH = 100
 
 
@@ -143,35 +143,55 @@ def text_candidates(
     return [(r.id, float(r.rank)) for r in session.execute(text(_text_sql(query.model_key)), _params(query, n))]
 
 
+def _passages_sql(inner: str, dim: int) -> str:
+    return f"""
+        SELECT c.id, c.document_id, c.heading, c.text, d.source, d.url, d.title,
+               found.dist AS vector_dist, found.rank AS text_rank,
+               1 - ((c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) AS similarity
+        FROM ({inner}) found
+        JOIN kb_chunks c ON c.id = found.id AND c.tenant_id = :tenant
+        JOIN kb_documents d ON d.id = c.document_id AND d.tenant_id = :tenant"""
+
+
+def vector_passages(*, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES) -> list[Row[Any]]:
+    """The n nearest passages with their details, nearest first."""
+    dim = int(query.vector.shape[0])
+    _hnsw_settings(session, n)
+    inner = f"SELECT id, dist, CAST(NULL AS real) AS rank FROM ({_vector_sql(dim, query.model_key)}) v"
+    rows = session.execute(text(_passages_sql(inner, dim)), _params(query, n)).all()
+    return sorted(rows, key=lambda r: r.vector_dist)
+
+
+def text_passages(*, session: Session, query: SearchQuery, n: int = DEFAULT_CANDIDATES) -> list[Row[Any]]:
+    """The n best full-text passages with their details, best first."""
+    if not query.text.strip():
+        return []
+    dim = int(query.vector.shape[0])
+    inner = f"SELECT id, CAST(NULL AS float8) AS dist, rank FROM ({_text_sql(query.model_key)}) t"
+    rows = session.execute(text(_passages_sql(inner, dim)), _params(query, n)).all()
+    return sorted(rows, key=lambda r: (-r.text_rank, r.id))
+
+
+def fuse(vector_rows: Sequence[Row[Any]], text_rows: Sequence[Row[Any]], *, top_k: int) -> list[Hit]:
+    """RRF of the two ranked passage lists; a passage found by both keeps its text rank."""
+    rank = {r.id: float(r.text_rank) for r in text_rows}
+    rows = {r.id: r for r in [*text_rows, *vector_rows]}
+    fused = reciprocal_rank_fusion([[r.id for r in vector_rows], [r.id for r in text_rows]])[:top_k]
+    return [_hit(rows[cid], score, rank.get(cid)) for cid, score in fused]
+
+
 def hybrid_search(
     *, session: Session, query: SearchQuery, top_k: int = 5, candidates: int = DEFAULT_CANDIDATES
 ) -> list[Hit]:
-    """Both candidate lists and the passages' details in one round trip, fused here by RRF."""
-    dim = int(query.vector.shape[0])
-    _hnsw_settings(session, candidates)
-    sql = f"""
-        WITH vec AS ({_vector_sql(dim, query.model_key)}),
-             txt AS ({_text_sql(query.model_key)})
-        SELECT c.id, c.document_id, c.heading, c.text, d.source, d.url, d.title,
-               vec.dist AS vector_dist, txt.rank AS text_rank,
-               1 - ((c.embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) AS similarity
-        FROM kb_chunks c
-        JOIN kb_documents d ON d.id = c.document_id AND d.tenant_id = :tenant
-        LEFT JOIN vec ON vec.id = c.id
-        LEFT JOIN txt ON txt.id = c.id
-        WHERE c.tenant_id = :tenant AND (vec.id IS NOT NULL OR txt.id IS NOT NULL)"""
-    rows = {r.id: r for r in session.execute(text(sql), _params(query, candidates))}
-    by_vector = sorted((r for r in rows.values() if r.vector_dist is not None), key=lambda r: r.vector_dist)
-    by_text = sorted((r for r in rows.values() if r.text_rank is not None), key=lambda r: (-r.text_rank, r.id))
-    fused = reciprocal_rank_fusion([[r.id for r in by_vector], [r.id for r in by_text]])[:top_k]
-    return [_hit(rows[cid], score) for cid, score in fused]
+    """Both halves in one session, one after the other (Knowledge.search runs them side by side)."""
+    return fuse(vector_passages(session=session, query=query, n=candidates),
+                text_passages(session=session, query=query, n=candidates), top_k=top_k)
 
 
-def _hit(r: Row[Any], score: float) -> Hit:
+def _hit(r: Row[Any], score: float, text_rank: float | None) -> Hit:
     return Hit(
         chunk_id=r.id, document_id=r.document_id, source=r.source, url=r.url, title=r.title, heading=r.heading,
-        text=r.text, score=score, similarity=float(r.similarity),
-        text_rank=None if r.text_rank is None else float(r.text_rank),
+        text=r.text, score=score, similarity=float(r.similarity), text_rank=text_rank,
     )
 
 

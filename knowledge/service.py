@@ -6,10 +6,13 @@ transaction ended, so a slow LLM never holds a database connection.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +23,7 @@ from knowledge.drafts import DraftProposal, DraftWriter, make_writer
 from knowledge.embeddings import Embedder, make_embedder
 from knowledge.ingest import IngestReport, Progress, UrlFor, delete_documents, ingest_files
 from knowledge.models import KbDocument
-from knowledge.retrieval import Hit, SearchQuery, hybrid_search
+from knowledge.retrieval import DEFAULT_CANDIDATES, Hit, SearchQuery, fuse, text_passages, vector_passages
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Knowledge:
     writer: DraftWriter
     threshold: float
     top_k: int = 5
+    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, factory: sessionmaker[Session]) -> Knowledge:
@@ -67,10 +72,28 @@ class Knowledge:
     def search(
         self, question: str, *, tenant_id: uuid.UUID, inbox_id: uuid.UUID | None = None, top_k: int | None = None
     ) -> list[Hit]:
-        """Hybrid search of one tenant's KB (tenant-wide documents plus the inbox's own, if given)."""
+        """Hybrid search of one tenant's KB (tenant-wide documents plus the inbox's own, if given).
+
+        The vector half and the full-text half run side by side, each in its own read-only
+        tenant_scope (two connections), and are fused here: the latency is the slower half's.
+        """
         query = SearchQuery(question, self.embedder.embed_query(question), self.embedder.key, tenant_id, inbox_id)
-        with tenant_scope(self.factory, tenant_id) as session:
-            return hybrid_search(session=session, query=query, top_k=top_k or self.top_k)
+        k = top_k or self.top_k
+        n = max(DEFAULT_CANDIDATES, k)
+
+        def half(fetch: Callable[..., list[Any]]) -> list[Any]:
+            with tenant_scope(self.factory, tenant_id) as session:
+                return fetch(session=session, query=query, n=n)
+
+        text_future = self._pool().submit(half, text_passages)
+        vector_rows = half(vector_passages)
+        return fuse(vector_rows, text_future.result(), top_k=k)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-search")
+            return self._executor
 
     def answer(self, question: str, *, tenant_id: uuid.UUID, inbox_id: uuid.UUID | None = None) -> Answer:
         hits = self.search(question, tenant_id=tenant_id, inbox_id=inbox_id)

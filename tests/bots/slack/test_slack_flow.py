@@ -228,7 +228,8 @@ def test_slack_rate_limits_are_waited_out_and_the_card_is_posted_once(world: Sla
     card_ts = _customer_writes(world)
     cards = [m for m in world.fake.messages(channel=CHANNEL) if m["ts"] == card_ts]
     assert len(cards) == 1
-    assert len(world.fake.calls_to("chat.postMessage")) == 3  # 429, then the card, then the customer message
+    limited = [c for c in world.fake.calls_to("chat.postMessage") if c.response and c.response.get("error") == "ratelimited"]
+    assert len(limited) == 1  # answered 429 once, waited, then posted
 
 
 def test_thread_posts_keep_the_order_the_customer_wrote_them(world: SlackWorld) -> None:
@@ -237,6 +238,7 @@ def test_thread_posts_keep_the_order_the_customer_wrote_them(world: SlackWorld) 
         deliver(world.runtime, mail(message_id=f"<o{i}@customer.test>", body=f"message {i}",
                                     headers={"In-Reply-To": "<o1@customer.test>"}))
     drain_jobs(world.runtime)
-    texts = [m["text"] for m in world.fake.messages(channel=CHANNEL, thread_ts=world.card_ts())[1:]]
+    texts = [m["text"] for m in world.fake.messages(channel=CHANNEL, thread_ts=world.card_ts())[1:]
+             if "confidence" not in json.dumps(m.get("blocks"))]  # knowledge-bot cards aside
     assert [t.split(": ", 1)[1].strip() for t in texts] == ["first", "message 2", "message 3", "message 4",
                                                              "message 5"]
