@@ -78,16 +78,3 @@ def test_inbox_scoped_documents_show_only_in_their_inbox(
 
     assert (names(sales), names(support), names(None)) == (
         {"hours.md", "discounts.md"}, {"hours.md"}, {"hours.md", "discounts.md"})
-
-
-def test_vector_query_plan_uses_the_partial_hnsw_index_when_forced(restic_kb: ResticKb, embedder: LocalMiniLM) -> None:
-    """The SQL matches the partial expression index (the planner may still prefer a scan on small tables)."""
-    vec = "[" + ",".join(str(float(x)) for x in embedder.embed_query("restore")) + "]"
-    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-        session.execute(text("SET LOCAL enable_bitmapscan = off"))
-        session.execute(text("SET LOCAL enable_indexscan = on"))
-        plan = "\n".join(session.execute(text(
-            "EXPLAIN SELECT id FROM kb_chunks c WHERE c.embedding_model = 'local-minilm' "
-            "ORDER BY (c.embedding::vector(384)) <=> CAST(:q AS vector(384)) LIMIT 5"), {"q": vec}).scalars())
-    assert "ix_kb_chunks_hnsw_local_minilm" in plan
