@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from bots.slack.ids import SURFACE, Reaction
@@ -39,6 +40,13 @@ def _new(event: dict[str, Any], deps: SlackDeps) -> None:
     if not thread_ts or thread_ts == ts or not _is_human(event, deps):
         return  # not a reply inside a thread
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
+    for _ in range(6):
+        if ref is not None:
+            break
+        # A card we posted a moment ago is committed right after Slack answered us: an agent
+        # (or Slack's fast delivery) can win that race, so look again briefly before giving up.
+        time.sleep(0.25)
+        ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
     if ref is None:
         return  # a thread that is not a ticket
     user = deps.users.get(event["user"])
