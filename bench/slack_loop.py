@@ -75,7 +75,8 @@ def main() -> None:
                "THREADLINE_DATA_DIR": str(data), "THREADLINE_LOG_LEVEL": "WARNING", "THREADLINE_UNDO_SECONDS": "0",
                "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
                "THREADLINE_OUTBOUND_SMTP_URL": sink.url, "THREADLINE_SMTP_PORT": str(smtp_port),
-               "THREADLINE_API_PORT": str(api_port), "THREADLINE_SENDER_CAP": "100000"}
+               "THREADLINE_API_PORT": str(api_port), "THREADLINE_SENDER_CAP": "100000",
+               "THREADLINE_SMTP_MESSAGES_PER_MINUTE": "100000"}
         for command in ("smtp", "api", "worker"):
             procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", command], env=env, cwd=ROOT))
         wait_port(smtp_port)
