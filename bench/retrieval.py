@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from core.db.session import system_scope, tenant_scope  # noqa: E402
 from core.infra.embedded import EmbeddedPostgres  # noqa: E402
 from core.infra.stack import _ensure_database  # noqa: E402
 from core.registry import Registry  # noqa: E402
-from core.runtime import build_runtime  # noqa: E402
+from core.runtime import Runtime, build_runtime  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.tenancy.service import create_tenant  # noqa: E402
 from knowledge.chunking import Chunk  # noqa: E402
@@ -79,6 +80,55 @@ def percentile(xs: list[float], p: float) -> float:
     return float(np.percentile(np.array(xs), p))
 
 
+def load(rt: Runtime, model: LocalMiniLM, args: argparse.Namespace, rng: random.Random
+         ) -> tuple[list[uuid.UUID], float, str]:
+    """Write --chunks synthetic passages over --tenants new tenants; (tenants, chunks/s, index note)."""
+    with system_scope(rt.factory) as session:
+        tenants = [create_tenant(session=session, name=f"bench {i} {uuid.uuid4().hex[:4]}").id
+                   for i in range(args.tenants)]
+    pool = list(dict.fromkeys(sentence(rng) for _ in range(args.pool * 3)))[: args.pool]
+    started = time.perf_counter()
+    pool_vectors = model.embed_documents(pool)
+    print(f"embedded {len(pool)} pool sentences: {len(pool) / (time.perf_counter() - started):.0f} sentences/s")
+
+    # Write documents of --per-doc chunks through the real write path (insert + GIN upkeep, and
+    # HNSW upkeep with --incremental).
+    hnsw = "ix_kb_chunks_hnsw_local_minilm"
+    if not args.incremental:
+        with rt.engine.begin() as conn:
+            index_sql = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                                     {"n": hnsw}).scalar_one()
+            conn.execute(text(f"DROP INDEX {hnsw}"))
+    started = time.perf_counter()
+    written = 0
+    n_docs = args.chunks // args.per_doc
+    for d in range(n_docs):
+        tenant_id = tenants[d % len(tenants)]
+        chunks, vectors = [], []
+        for c in range(args.per_doc):
+            idx = rng.sample(range(len(pool)), rng.randint(3, 5))
+            v = pool_vectors[idx].mean(axis=0)
+            chunks.append(Chunk(c, (f"Topic {d}", f"Section {c}"), " ".join(pool[i] for i in idx)))
+            vectors.append(v / np.linalg.norm(v))
+        doc = NewDocument(source=f"synthetic://{d}", url=None, title=f"Topic {d}", format="text",
+                          checksum=f"{d:064d}", embedding_model=model.key, chunks=chunks, vectors=vectors)
+        with tenant_scope(rt.factory, tenant_id) as session:
+            write_document(session=session, tenant_id=tenant_id, inbox_id=None, doc=doc, existing=None)
+        written += len(chunks)
+        if (d + 1) % max(1, n_docs // 10) == 0:
+            rate = written / (time.perf_counter() - started)
+            print(f"  {written:>7} chunks written ({rate:.0f} chunks/s)", flush=True)
+    write_rate = written / (time.perf_counter() - started)
+    build = ""
+    if not args.incremental:
+        started = time.perf_counter()
+        with rt.engine.begin() as conn:
+            conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+            conn.execute(text(index_sql))
+        build = f"; HNSW index built afterwards in {time.perf_counter() - started:.0f}s"
+    return tenants, write_rate, build
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
@@ -88,10 +138,13 @@ def main() -> None:
     parser.add_argument("--per-doc", type=int, default=10, help="chunks per document")
     parser.add_argument("--shared-buffers", default=None, help="e.g. 1GB (default: the server's)")
     parser.add_argument("--incremental", action="store_true", help="keep the HNSW index during the load")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep the database here; a later run with the same folder skips the load")
     args = parser.parse_args()
     rng = random.Random(7)
 
-    data = Path(tempfile.mkdtemp(prefix="tlkbbench", dir="/tmp"))
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="tlkbbench", dir="/tmp"))
+    data.mkdir(parents=True, exist_ok=True)
     pg = EmbeddedPostgres(data)
     admin = pg.start()
     if args.shared_buffers:
@@ -112,60 +165,26 @@ def main() -> None:
         print(f"Postgres {pg_version}, pgvector {vector_version}, shared_buffers {buffers}; "
               f"{args.chunks} chunks over {args.tenants} tenants")
         with system_scope(rt.factory) as session:
-            tenants = [create_tenant(session=session, name=f"bench {i} {uuid.uuid4().hex[:4]}").id
-                       for i in range(args.tenants)]
-
+            tenants = list(session.execute(text("SELECT DISTINCT tenant_id FROM kb_chunks")).scalars())
         model = LocalMiniLM().load()
         print(f"local-minilm loaded in {model.load_seconds:.2f}s")
-        pool = list(dict.fromkeys(sentence(rng) for _ in range(args.pool * 3)))[: args.pool]
-        started = time.perf_counter()
-        pool_vectors = model.embed_documents(pool)
-        print(f"embedded {len(pool)} pool sentences: {len(pool) / (time.perf_counter() - started):.0f} sentences/s")
-
-        # Write documents of --per-doc chunks through the real write path (insert + GIN upkeep, and
-        # HNSW upkeep with --incremental).
-        hnsw = "ix_kb_chunks_hnsw_local_minilm"
-        if not args.incremental:
-            with rt.engine.begin() as conn:
-                index_sql = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
-                                         {"n": hnsw}).scalar_one()
-                conn.execute(text(f"DROP INDEX {hnsw}"))
-        started = time.perf_counter()
-        written = 0
-        n_docs = args.chunks // args.per_doc
-        for d in range(n_docs):
-            tenant_id = tenants[d % len(tenants)]
-            chunks, vectors = [], []
-            for c in range(args.per_doc):
-                idx = rng.sample(range(len(pool)), rng.randint(3, 5))
-                v = pool_vectors[idx].mean(axis=0)
-                chunks.append(Chunk(c, (f"Topic {d}", f"Section {c}"), " ".join(pool[i] for i in idx)))
-                vectors.append(v / np.linalg.norm(v))
-            doc = NewDocument(source=f"synthetic://{d}", url=None, title=f"Topic {d}", format="text",
-                              checksum=f"{d:064d}", embedding_model=model.key, chunks=chunks, vectors=vectors)
-            with tenant_scope(rt.factory, tenant_id) as session:
-                write_document(session=session, tenant_id=tenant_id, inbox_id=None, doc=doc, existing=None)
-            written += len(chunks)
-            if (d + 1) % max(1, n_docs // 10) == 0:
-                rate = written / (time.perf_counter() - started)
-                print(f"  {written:>7} chunks written ({rate:.0f} chunks/s)", flush=True)
-        write_rate = written / (time.perf_counter() - started)
-        build = ""
-        if not args.incremental:
-            started = time.perf_counter()
-            with rt.engine.begin() as conn:
-                conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-                conn.execute(text(index_sql))
-            build = f"; HNSW index built afterwards in {time.perf_counter() - started:.0f}s"
+        if tenants:
+            print(f"reusing the {len(tenants)} tenants' chunks already in {data}")
+            write_rate = 0.0
+            build = ""
+        else:
+            tenants, write_rate, build = load(rt, model, args, rng)
         with rt.engine.begin() as conn:
             conn.execute(text("ANALYZE kb_chunks"))
 
         # Queries: fresh sentences (not in the pool), each for a random tenant.
-        questions = [sentence(rng) for _ in range(args.queries)]
+        qrng = random.Random(11)  # its own generator: a reused database gets the same queries
+        questions = [sentence(qrng) for _ in range(args.queries)]
         started = time.perf_counter()
         qvecs = [model.embed_query(q) for q in questions]
         embed_ms = (time.perf_counter() - started) * 1000 / len(questions)
-        queries = [SearchQuery(q, v, model.key, rng.choice(tenants)) for q, v in zip(questions, qvecs, strict=True)]
+        ordered = sorted(tenants)
+        queries = [SearchQuery(q, v, model.key, qrng.choice(ordered)) for q, v in zip(questions, qvecs, strict=True)]
         for q in queries[:20]:  # warm-up: caches, plans
             with tenant_scope(rt.factory, q.tenant_id) as session:
                 hybrid_search(session=session, query=q, top_k=5)
@@ -226,11 +245,13 @@ def main() -> None:
         print(f"recall@10 of the HNSW index vs an exact scan: mean {statistics.fmean(recalls):.3f}, "
               f"min {min(recalls):.2f}")
         upkeep = "with HNSW and GIN upkeep" if args.incremental else f"GIN upkeep only{build}"
-        print(f"ingest: database write {write_rate:.0f} chunks/s ({upkeep}); "
+        print(f"ingest: database write {write_rate:.0f} chunks/s ({upkeep}; 0 = reused); "
               f"full pipeline (parse + embed + write): {pipeline}")
     finally:
         rt.close()
         pg.stop()
+        if args.data_dir is None:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

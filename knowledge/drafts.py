@@ -174,7 +174,9 @@ def compose_draft(
     used = sorted({c.passage for c in chosen})
     cited = citations_for([passages[i] for i in used])
     body = "\n\n".join(_quote(c) for c in chosen)
-    links = "\n".join(f"- {_label(c)}: {c.url or c.source}" for c in cited)
+    # Only real links go to the customer; a bare file path says nothing to them and shows our
+    # server's layout (the agent still sees the paths on the draft card).
+    links = "\n".join(f"- {_label(c)}: {c.url}" if c.url else f"- {_label(c)}" for c in cited)
     text = (f"{GREETING}\n\nThanks for reaching out. Our documentation says:\n\n{body}\n\n"
             f"More details:\n{links}\n\n{SIGN_OFF}")
     return DraftProposal(

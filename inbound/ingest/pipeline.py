@@ -22,7 +22,7 @@ from core.jobs.outbox import record_events
 from core.registry import Registry
 from core.settings import Settings
 from core.tenancy.models import Inbox
-from core.tickets import service
+from core.tickets import drafts, service
 from core.tickets.events import DomainEvent
 from core.tickets.models import (
     ActorKind,
@@ -193,6 +193,10 @@ def _write(deps: IngestDeps, session: Session, raw: RawInbound, ctx: IngestConte
         wake = ctx.automatic is None
         appended = service.append_message(session=session, ticket=ticket, message=message_in, actor=actor, reopen=wake)
         events, message = appended.events, appended.value
+        if wake:
+            # Stale at once, in the same transaction: a draft written for the older question must
+            # not be sendable while the knowledge job is still working on the new one.
+            events += drafts.supersede_pending(session=session, ticket=ticket)
     assert message is not None
     session.flush()
     _store_attachments(deps, session, ctx, message)
