@@ -23,7 +23,15 @@ from knowledge.drafts import DraftProposal, DraftWriter, make_writer
 from knowledge.embeddings import Embedder, make_embedder
 from knowledge.ingest import IngestReport, Progress, UrlFor, delete_documents, ingest_files
 from knowledge.models import KbDocument
-from knowledge.retrieval import DEFAULT_CANDIDATES, Hit, SearchQuery, fuse, text_passages, vector_passages
+from knowledge.retrieval import (
+    TEXT_CANDIDATES,
+    VECTOR_CANDIDATES,
+    Hit,
+    SearchQuery,
+    fuse,
+    text_passages,
+    vector_passages,
+)
 
 
 @dataclass(frozen=True)
@@ -79,14 +87,13 @@ class Knowledge:
         """
         query = SearchQuery(question, self.embedder.embed_query(question), self.embedder.key, tenant_id, inbox_id)
         k = top_k or self.top_k
-        n = max(DEFAULT_CANDIDATES, k)
 
-        def half(fetch: Callable[..., list[Any]]) -> list[Any]:
+        def half(fetch: Callable[..., list[Any]], n: int) -> list[Any]:
             with tenant_scope(self.factory, tenant_id) as session:
-                return fetch(session=session, query=query, n=n)
+                return fetch(session=session, query=query, n=max(n, k))
 
-        text_future = self._pool().submit(half, text_passages)
-        vector_rows = half(vector_passages)
+        text_future = self._pool().submit(half, text_passages, TEXT_CANDIDATES)
+        vector_rows = half(vector_passages, VECTOR_CANDIDATES)
         return fuse(vector_rows, text_future.result(), top_k=k)
 
     def _pool(self) -> ThreadPoolExecutor:

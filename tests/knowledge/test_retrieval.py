@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
@@ -11,7 +13,9 @@ from core.db.session import tenant_scope
 from core.runtime import Runtime
 from knowledge.embeddings import LocalMiniLM
 from knowledge.ingest import discover
+from knowledge import retrieval
 from knowledge.models import KbChunk, KbDocument
+from knowledge.retrieval import SearchQuery, vector_candidates
 from tests.knowledge.conftest import ResticKb, knowledge_for, new_tenant
 
 
@@ -78,3 +82,41 @@ def test_inbox_scoped_documents_show_only_in_their_inbox(
 
     assert (names(sales), names(support), names(None)) == (
         {"hours.md", "discounts.md"}, {"hours.md"}, {"hours.md", "discounts.md"})
+
+
+def _brute_force(restic_kb: ResticKb, vector: np.ndarray, n: int) -> list[uuid.UUID]:
+    """The n nearest chunks by cosine, computed here in NumPy from the stored vectors."""
+    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
+        rows = session.execute(select(KbChunk.id, KbChunk.embedding)
+                               .where(KbChunk.tenant_id == restic_kb.tenant_id)).all()
+    matrix = np.array([np.asarray(r.embedding, dtype=np.float32) for r in rows])
+    sims = matrix @ vector / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(vector))
+    return [rows[i].id for i in np.argsort(-sims)[:n]]
+
+
+@pytest.mark.parametrize("question", ["How do I restore a single file?", "exclude caches from the backup",
+                                      "repository is locked by another process"])
+def test_the_exact_scan_is_exact_and_the_index_finds_nearly_the_same(
+    restic_kb: ResticKb, embedder: LocalMiniLM, question: str
+) -> None:
+    vector = embedder.embed_query(question)
+    query = SearchQuery(question, vector, embedder.key, restic_kb.tenant_id)
+    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
+        exact = [cid for cid, _ in vector_candidates(session=session, query=query, n=10, method="exact")]
+        hnsw = [cid for cid, _ in vector_candidates(session=session, query=query, n=10, method="hnsw")]
+        auto = [cid for cid, _ in vector_candidates(session=session, query=query, n=10)]
+    assert exact == _brute_force(restic_kb, vector, 10)
+    assert auto == exact  # ~540 chunks is far below EXACT_SCAN_MAX_CHUNKS
+    assert len(set(hnsw) & set(exact)) >= 8
+
+
+def test_the_scan_is_chosen_by_how_many_chunks_the_tenant_has(restic_kb: ResticKb, embedder: LocalMiniLM) -> None:
+    query = SearchQuery("restore", embedder.embed_query("restore"), embedder.key, restic_kb.tenant_id)
+    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
+        stored = session.execute(select(func.count()).select_from(KbChunk)).scalar_one()
+        assert retrieval.tenant_chunks(session, query) == stored > 500
+    other, _ = new_tenant(restic_kb.rt)
+    with tenant_scope(restic_kb.rt.factory, other) as session:
+        assert retrieval.tenant_chunks(session, SearchQuery("x", query.vector, embedder.key, other)) == 0
+    assert retrieval.exact_scan_pays(stored) and retrieval.exact_scan_pays(retrieval.EXACT_SCAN_MAX_CHUNKS)
+    assert not retrieval.exact_scan_pays(retrieval.EXACT_SCAN_MAX_CHUNKS + 1)
