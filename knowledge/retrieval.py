@@ -5,11 +5,15 @@ nearest vectors and the best `ts_rank` matches of the question's words. Reciproc
 merges them; it needs no score calibration between cosine and ts_rank. Every query names the
 tenant explicitly, and runs inside `tenant_scope`, where RLS is the second wall.
 
-Nearest vectors: the HNSW index covers every tenant, so for one tenant among many it must walk
-past the others' rows (iterative scan); for a tenant of a few thousand chunks an exact scan of
-its own rows is faster and exact (bench/retrieval.py, 100k chunks over 20 tenants: exact p50
-6.8 ms vs HNSW 10.6 ms at 5,000 chunks a tenant). The index takes over above
-EXACT_SCAN_MAX_CHUNKS, where the exact scan's linear cost loses.
+Two paths, chosen by how many chunks the tenant has:
+- up to EXACT_SCAN_MAX_CHUNKS, one statement reads the tenant's rows once and ranks them both
+  ways (`one_pass_passages`). The HNSW index covers every tenant, so for one tenant among many
+  it must walk past the others' rows (iterative scan), and full-text ranking has to read the
+  tenant's matching rows anyway: at 5,000 chunks a tenant (bench/retrieval.py, 100k chunks over
+  20 tenants) an exact scan beat the index (p50 6.8 vs 10.6 ms) and is exact, and one pass for
+  both lists beat two statements side by side;
+- above it, the HNSW index and the full-text query run as two statements (Knowledge.search runs
+  them side by side on two connections).
 """
 
 from __future__ import annotations
@@ -93,6 +97,9 @@ _SCOPE = (
     "c.tenant_id = :tenant AND c.embedding_model = {model} "
     "AND (CAST(:inbox AS uuid) IS NULL OR c.inbox_id IS NULL OR c.inbox_id = :inbox)"
 )
+# The question's words are OR-ed (plainto_tsquery AND-s them, and a whole question rarely
+# matches one passage); ts_rank then favours passages holding more of them, headings most.
+_TSQUERY = f"SELECT replace(plainto_tsquery('{TS_CONFIG}', :text)::text, ' & ', ' | ')::tsquery AS query"
 _HNSW_SETTINGS = text(
     "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 )
@@ -123,6 +130,32 @@ def _vector_sql(dim: int, model_key: str, *, exact: bool = False) -> str:
         LIMIT :n"""
 
 
+def _one_pass_sql(dim: int, model_key: str) -> str:
+    # MATERIALIZED: the tenant's rows are read and scored once; both top lists sort that result.
+    return f"""
+        WITH scored AS MATERIALIZED (
+            SELECT c.id, c.embedding <=> CAST(:q AS vector({dim})) AS dist,
+                   CASE WHEN c.tsv @@ tq.query THEN ts_rank(c.tsv, tq.query) END AS rank
+            FROM kb_chunks c, ({_TSQUERY}) tq
+            WHERE {_SCOPE.format(model=_literal(model_key))}
+        ),
+        v AS (SELECT id, dist, CAST(NULL AS real) AS rank FROM scored ORDER BY dist, id LIMIT :nv),
+        t AS (SELECT id, CAST(NULL AS float8) AS dist, rank FROM scored
+              WHERE rank IS NOT NULL ORDER BY rank DESC, id LIMIT :nt)
+        {_passages_sql("SELECT * FROM v UNION ALL SELECT * FROM t", dim)}"""
+
+
+def one_pass_passages(
+    *, session: Session, query: SearchQuery, nv: int = VECTOR_CANDIDATES, nt: int = TEXT_CANDIDATES
+) -> tuple[list[Row[Any]], list[Row[Any]]]:
+    """Both candidate lists (nearest first; best text match first) from one read of the tenant's rows."""
+    params = {**_params(query, 0), "nv": nv, "nt": nt}
+    rows = session.execute(text(_one_pass_sql(int(query.vector.shape[0]), query.model_key)), params).all()
+    vector_rows = sorted((r for r in rows if r.vector_dist is not None), key=lambda r: (r.vector_dist, r.id))
+    text_rows = sorted((r for r in rows if r.text_rank is not None), key=lambda r: (-r.text_rank, r.id))
+    return vector_rows, text_rows
+
+
 def tenant_chunks(session: Session, query: SearchQuery) -> int:
     """Chunks the query can see (the tenant's, in the inbox's scope, of the query's model)."""
     return int(session.execute(text(
@@ -143,12 +176,9 @@ def _use_exact(session: Session, query: SearchQuery, method: VectorMethod) -> bo
 
 
 def _text_sql(model_key: str) -> str:
-    # The question's words are OR-ed (plainto_tsquery AND-s them, and a whole question rarely
-    # matches one passage); ts_rank then favours passages holding more of them, headings most.
     return f"""
         SELECT c.id, ts_rank(c.tsv, tq.query) AS rank
-        FROM kb_chunks c,
-             (SELECT replace(plainto_tsquery('{TS_CONFIG}', :text)::text, ' & ', ' | ')::tsquery AS query) tq
+        FROM kb_chunks c, ({_TSQUERY}) tq
         WHERE {_SCOPE.format(model=_literal(model_key))} AND c.tsv @@ tq.query
         ORDER BY rank DESC, c.id
         LIMIT :n"""
@@ -222,11 +252,13 @@ def fuse(vector_rows: Sequence[Row[Any]], text_rows: Sequence[Row[Any]], *, top_
 def hybrid_search(
     *, session: Session, query: SearchQuery, top_k: int = 5, candidates: int | None = None
 ) -> list[Hit]:
-    """Both halves in one session, one after the other (Knowledge.search runs them side by side).
-    `candidates` overrides both halves' depth (evaluation ranks deeper than a draft needs)."""
-    return fuse(vector_passages(session=session, query=query, n=max(candidates or VECTOR_CANDIDATES, top_k)),
-                text_passages(session=session, query=query, n=max(candidates or TEXT_CANDIDATES, top_k)),
-                top_k=top_k)
+    """Hybrid search in one session. `candidates` overrides both lists' depth (evaluation ranks
+    deeper than a draft needs)."""
+    nv, nt = max(candidates or VECTOR_CANDIDATES, top_k), max(candidates or TEXT_CANDIDATES, top_k)
+    if exact_scan_pays(tenant_chunks(session, query)):
+        return fuse(*one_pass_passages(session=session, query=query, nv=nv, nt=nt), top_k=top_k)
+    return fuse(vector_passages(session=session, query=query, n=nv, method="hnsw"),
+                text_passages(session=session, query=query, n=nt), top_k=top_k)
 
 
 def _hit(r: Row[Any], score: float, text_rank: float | None) -> Hit:

@@ -24,11 +24,15 @@ from knowledge.embeddings import Embedder, make_embedder
 from knowledge.ingest import IngestReport, Progress, UrlFor, delete_documents, ingest_files
 from knowledge.models import KbDocument
 from knowledge.retrieval import (
+    EXACT_SCAN_MAX_CHUNKS,
     TEXT_CANDIDATES,
     VECTOR_CANDIDATES,
     Hit,
     SearchQuery,
+    exact_scan_pays,
     fuse,
+    one_pass_passages,
+    tenant_chunks,
     text_passages,
     vector_passages,
 )
@@ -62,6 +66,7 @@ class Knowledge:
     writer: DraftWriter
     threshold: float
     top_k: int = 5
+    exact_scan_max_chunks: int = EXACT_SCAN_MAX_CHUNKS  # above it: the HNSW index (see knowledge.retrieval)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -82,18 +87,23 @@ class Knowledge:
     ) -> list[Hit]:
         """Hybrid search of one tenant's KB (tenant-wide documents plus the inbox's own, if given).
 
-        The vector half and the full-text half run side by side, each in its own read-only
-        tenant_scope (two connections), and are fused here: the latency is the slower half's.
+        A tenant of up to EXACT_SCAN_MAX_CHUNKS chunks is ranked both ways in one statement. A
+        larger one uses the HNSW index and the full-text query, run side by side on two
+        connections (each in its own read-only tenant_scope) and fused here.
         """
         query = SearchQuery(question, self.embedder.embed_query(question), self.embedder.key, tenant_id, inbox_id)
         k = top_k or self.top_k
+        nv, nt = max(VECTOR_CANDIDATES, k), max(TEXT_CANDIDATES, k)
+        with tenant_scope(self.factory, tenant_id) as session:
+            if exact_scan_pays(tenant_chunks(session, query), self.exact_scan_max_chunks):
+                return fuse(*one_pass_passages(session=session, query=query, nv=nv, nt=nt), top_k=k)
 
-        def half(fetch: Callable[..., list[Any]], n: int) -> list[Any]:
+        def half(fetch: Callable[..., list[Any]], **kwargs: Any) -> list[Any]:
             with tenant_scope(self.factory, tenant_id) as session:
-                return fetch(session=session, query=query, n=max(n, k))
+                return fetch(session=session, query=query, **kwargs)
 
-        text_future = self._pool().submit(half, text_passages, TEXT_CANDIDATES)
-        vector_rows = half(vector_passages, VECTOR_CANDIDATES)
+        text_future = self._pool().submit(half, text_passages, n=nt)
+        vector_rows = half(vector_passages, n=nv, method="hnsw")
         return fuse(vector_rows, text_future.result(), top_k=k)
 
     def _pool(self) -> ThreadPoolExecutor:

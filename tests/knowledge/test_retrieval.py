@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
@@ -120,3 +121,31 @@ def test_the_scan_is_chosen_by_how_many_chunks_the_tenant_has(restic_kb: ResticK
         assert retrieval.tenant_chunks(session, SearchQuery("x", query.vector, embedder.key, other)) == 0
     assert retrieval.exact_scan_pays(stored) and retrieval.exact_scan_pays(retrieval.EXACT_SCAN_MAX_CHUNKS)
     assert not retrieval.exact_scan_pays(retrieval.EXACT_SCAN_MAX_CHUNKS + 1)
+
+
+@pytest.mark.parametrize("question", ["How do I restore a single file?", "restic forget --keep-daily 7",
+                                      "unable to open config file", "key passwd"])
+def test_the_one_pass_statement_ranks_exactly_like_the_two_separate_queries(
+    restic_kb: ResticKb, embedder: LocalMiniLM, question: str
+) -> None:
+    query = SearchQuery(question, embedder.embed_query(question), embedder.key, restic_kb.tenant_id)
+    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
+        vector_rows, text_rows = retrieval.one_pass_passages(session=session, query=query, nv=10, nt=20)
+        separate_vector = retrieval.vector_passages(session=session, query=query, n=10, method="exact")
+        separate_text = retrieval.text_passages(session=session, query=query, n=20)
+    assert [r.id for r in vector_rows] == [r.id for r in separate_vector]
+    assert [r.id for r in text_rows] == [r.id for r in separate_text] and text_rows
+    assert retrieval.fuse(vector_rows, text_rows, top_k=5) == retrieval.fuse(separate_vector, separate_text, top_k=5)
+
+
+def test_a_large_tenant_goes_through_the_index_and_finds_the_same_documents(
+    restic_kb: ResticKb, embedder: LocalMiniLM
+) -> None:
+    small = restic_kb.knowledge
+    large = dataclasses.replace(small, exact_scan_max_chunks=100)  # the restic KB (~540 chunks) counts as large
+    for question in ["How do I get back one single file I deleted yesterday?", "How do I change my repository password?",
+                     "restic forget --keep-daily 7"]:
+        one_pass = small.search(question, tenant_id=restic_kb.tenant_id)
+        indexed = large.search(question, tenant_id=restic_kb.tenant_id)
+        assert indexed[0].source == one_pass[0].source
+        assert len({h.chunk_id for h in indexed} & {h.chunk_id for h in one_pass}) >= 4
