@@ -17,7 +17,7 @@ from knowledge.ingest import discover
 from knowledge import retrieval
 from knowledge.models import KbChunk, KbDocument
 from knowledge.retrieval import SearchQuery, vector_candidates
-from tests.knowledge.conftest import ResticKb, knowledge_for, new_tenant
+from tests.knowledge.conftest import RESTIC_DOCS, ResticKb, knowledge_for, new_tenant
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,19 @@ def test_a_large_tenant_goes_through_the_index_and_finds_the_same_documents(
         indexed = large.search(question, tenant_id=restic_kb.tenant_id)
         assert indexed[0].source == one_pass[0].source
         assert len({h.chunk_id for h in indexed} & {h.chunk_id for h in one_pass}) >= 4
+
+
+def test_a_long_mail_searches_with_its_first_words_only(restic_kb: ResticKb) -> None:
+    body = (RESTIC_DOCS / "040_backup.rst").read_text(encoding="utf-8")[:3000]
+    question = "Restore a single file from my snapshot\n\n" + body
+    with tenant_scope(restic_kb.rt.factory, restic_kb.tenant_id) as session:
+        query = str(session.execute(text(retrieval._TSQUERY), {"text": question}).scalar_one())
+    terms = query.split(" | ")
+    assert len(terms) == retrieval.MAX_QUERY_TERMS and terms[:4] == ["'restor'", "'singl'", "'file'", "'snapshot'"]
+    hits = restic_kb.knowledge.search(question, tenant_id=restic_kb.tenant_id)
+    assert hits and all(h.text_rank is None or h.text_rank > 0 for h in hits)
+
+
+@pytest.mark.parametrize("question", ["C:\\Users\\bob\\'quoted' \\\\ path", "' | & ! ( ) :*", "the of and", ""])
+def test_odd_questions_search_without_error(restic_kb: ResticKb, question: str) -> None:
+    restic_kb.knowledge.search(question, tenant_id=restic_kb.tenant_id)  # raises on a malformed tsquery
