@@ -7,6 +7,7 @@ transaction ended, so a slow LLM never holds a database connection.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,9 @@ from knowledge.retrieval import (
     text_passages,
     vector_passages,
 )
+
+
+SIZE_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Knowledge:
     exact_scan_max_chunks: int = EXACT_SCAN_MAX_CHUNKS  # above it: the HNSW index (see knowledge.retrieval)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sizes: dict[tuple[uuid.UUID, uuid.UUID | None, str], tuple[int, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, factory: sessionmaker[Session]) -> Knowledge:
@@ -95,7 +100,7 @@ class Knowledge:
         k = top_k or self.top_k
         nv, nt = max(VECTOR_CANDIDATES, k), max(TEXT_CANDIDATES, k)
         with tenant_scope(self.factory, tenant_id) as session:
-            if exact_scan_pays(tenant_chunks(session, query), self.exact_scan_max_chunks):
+            if exact_scan_pays(self._size(session, query), self.exact_scan_max_chunks):
                 return fuse(*one_pass_passages(session=session, query=query, nv=nv, nt=nt), top_k=k)
 
         def half(fetch: Callable[..., list[Any]], **kwargs: Any) -> list[Any]:
@@ -105,6 +110,17 @@ class Knowledge:
         text_future = self._pool().submit(half, text_passages, n=nt)
         vector_rows = half(vector_passages, n=nv, method="hnsw")
         return fuse(vector_rows, text_future.result(), top_k=k)
+
+    def _size(self, session: Session, query: SearchQuery) -> int:
+        """How many chunks the query can see, remembered for SIZE_TTL seconds: it only picks the
+        faster path (both give the same answers), and counting costs about a millisecond."""
+        key = (query.tenant_id, query.inbox_id, query.model_key)
+        now = time.monotonic()
+        cached = self._sizes.get(key)
+        if cached is None or now - cached[1] > SIZE_TTL:
+            cached = (tenant_chunks(session, query), now)
+            self._sizes[key] = cached
+        return cached[0]
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
