@@ -144,7 +144,8 @@ def run_eval(
             query = SearchQuery(question, embedder.embed_query(question), embedder.key, tenant_id)
             with tenant_scope(factory, tenant_id) as session:
                 if mode == "hybrid":
-                    hits = hybrid_search(session=session, query=query, top_k=depth, candidates=depth)
+                    # The candidate depths drafts use: deeper lists change what RRF puts first.
+                    hits = hybrid_search(session=session, query=query, top_k=depth)
                     return documents_in_order(hits)
                 ids = ([cid for cid, _ in vector_candidates(session=session, query=query, n=depth)] if mode == "vector"
                        else [cid for cid, _ in text_candidates(session=session, query=query, n=depth)])

@@ -33,7 +33,14 @@ from core.db.session import tenant_scope
 from knowledge.chunking import CHUNKER_VERSION
 from knowledge.embeddings import Embedder
 from knowledge.models import KbChunk, KbDocument
-from knowledge.retrieval import Hit, SearchQuery, hybrid_search, text_candidates, vector_candidates
+from knowledge.retrieval import (
+    TEXT_CANDIDATES,
+    Hit,
+    SearchQuery,
+    hybrid_search,
+    text_candidates,
+    vector_candidates,
+)
 
 
 def hit_node(hit: Hit) -> TextNode:
@@ -131,7 +138,8 @@ class TenantVectorStore(BasePydanticVectorStore):
         k = query.similarity_top_k
         with tenant_scope(self._factory, self._tenant_id) as session:
             if query.mode == VectorStoreQueryMode.HYBRID:
-                hits = hybrid_search(session=session, query=q, top_k=k)
+                # Deeper candidate lists only when more passages are asked for than they hold.
+                hits = hybrid_search(session=session, query=q, top_k=k, candidates=k if k > TEXT_CANDIDATES else None)
                 scores = [h.similarity for h in hits]
             else:  # text_search: ts_rank; anything else: cosine similarity
                 search = text_candidates if query.mode == VectorStoreQueryMode.TEXT_SEARCH else vector_candidates

@@ -263,9 +263,9 @@ def fuse(vector_rows: Sequence[Row[Any]], text_rows: Sequence[Row[Any]], *, top_
 def hybrid_search(
     *, session: Session, query: SearchQuery, top_k: int = 5, candidates: int | None = None
 ) -> list[Hit]:
-    """Hybrid search in one session. `candidates` overrides both lists' depth (evaluation ranks
-    deeper than a draft needs)."""
-    nv, nt = max(candidates or VECTOR_CANDIDATES, top_k), max(candidates or TEXT_CANDIDATES, top_k)
+    """Hybrid search in one session: up to top_k passages fused from the two candidate lists
+    (VECTOR_CANDIDATES and TEXT_CANDIDATES deep, as drafts use them, or `candidates` each)."""
+    nv, nt = candidates or VECTOR_CANDIDATES, candidates or TEXT_CANDIDATES
     if exact_scan_pays(tenant_chunks(session, query)):
         return fuse(*one_pass_passages(session=session, query=query, nv=nv, nt=nt), top_k=top_k)
     return fuse(vector_passages(session=session, query=query, n=nv, method="hnsw"),
