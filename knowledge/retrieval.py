@@ -11,7 +11,7 @@ Two paths, chosen by how many chunks the tenant has:
   it must walk past the others' rows (iterative scan), and full-text ranking has to read the
   tenant's matching rows anyway: at 5,000 chunks a tenant (bench/retrieval.py, 100k chunks over
   20 tenants) an exact scan beat the index (p50 6.8 vs 10.6 ms) and is exact, and one pass for
-  both lists beat two statements side by side;
+  both lists was as fast as two statements side by side while holding one connection, not two;
 - above it, the HNSW index and the full-text query run as two statements (Knowledge.search runs
   them side by side on two connections).
 """
