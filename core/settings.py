@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     sender_cap: int = Field(default=30, ge=1, validation_alias=_alias("THREADLINE_SENDER_CAP"))
     ticket_cap: int = Field(default=50, ge=1, validation_alias=_alias("THREADLINE_TICKET_CAP"))
     secret_key: SecretStr | None = Field(default=None, validation_alias=_alias("THREADLINE_SECRET_KEY"))
+    smtp_trusted_networks: str = Field(
+        default="127.0.0.0/8,::1/128", validation_alias=_alias("THREADLINE_SMTP_TRUSTED_NETWORKS")
+    )
+    trusted_authserv_ids: str = Field(default="", validation_alias=_alias("THREADLINE_TRUSTED_AUTHSERV_IDS"))
+    mail_budget_seconds: float = Field(
+        default=20, gt=0, validation_alias=_alias("THREADLINE_MAIL_BUDGET_SECONDS")
+    )
+    mail_budget_memory_mb: int = Field(
+        default=1024, ge=64, validation_alias=_alias("THREADLINE_MAIL_BUDGET_MEMORY_MB")
+    )
 
     @field_validator(
         "database_url", "redis_url", "slack_bot_token", "slack_signing_secret", "secret_key", mode="after"
@@ -198,6 +208,10 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_SENDER_CAP": "mails per sender per 10 minutes before further ones are quarantined (default 30)",
     "THREADLINE_TICKET_CAP": "inbound mails per ticket per 10 minutes before quarantine (default 50)",
     "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
+    "THREADLINE_SMTP_TRUSTED_NETWORKS": "comma-separated CIDRs of relays exempt from per-IP SMTP limits (default loopback)",
+    "THREADLINE_TRUSTED_AUTHSERV_IDS": "comma-separated authserv-ids whose Authentication-Results headers are trusted",
+    "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
+    "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
 }
 
 
