@@ -9,6 +9,7 @@ from typing import Any
 from core.registry import Component, Registry
 from inbound.ingest.accept import PROCESS_JOB
 from inbound.ingest.cli import register_cli
+from inbound.ingest.held_cli import register_held_cli
 from core.tickets.events import EventKind
 from inbound.email.outbound_plugin import ACKNOWLEDGE_JOB
 from inbound.email.outbound_plugin import register as register_outbound
@@ -19,6 +20,7 @@ from inbound.ingest.jobs import make_process_job
 def register(registry: Registry) -> None:
     registry.add_job(PROCESS_JOB, make_process_job(registry), queue="ingest")
     registry.add_cli(register_cli(registry))
+    registry.add_cli(register_held_cli(registry))
     register_imap(registry)
     register_outbound(registry)
     registry.subscribe(EventKind.TICKET_OPENED, ACKNOWLEDGE_JOB)

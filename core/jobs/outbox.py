@@ -24,7 +24,7 @@ def record_events(*, session: Session, registry: Registry, events: Iterable[Doma
                     session=session,
                     tenant_id=event.tenant_id,
                     job=job,
-                    payload={"event": event.kind, "ticket_id": str(event.ticket_id),
+                    payload={"event": event.kind, "ticket_id": str(event.ticket_id) if event.ticket_id else None,
                              "at": datetime.now(timezone.utc).isoformat(), **event.data},
                     ticket_id=event.ticket_id,
                 )

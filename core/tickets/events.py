@@ -13,7 +13,7 @@ class DomainEvent:
 
     kind: str
     tenant_id: uuid.UUID
-    ticket_id: uuid.UUID
+    ticket_id: uuid.UUID | None  # None for events about no ticket (held mail)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -26,3 +26,5 @@ class EventKind:
     DELIVERY_CHANGED = "message.delivery_changed"  # a public reply was sent, failed or cancelled
     DRAFT_CHANGED = "draft.changed"  # a draft was proposed, sent, edited, discarded or went stale
     DRAFT_REQUESTED = "draft.requested"  # an agent asked for a (new) draft
+    MAIL_HELD = "mail.held"  # an inbound mail was ignored or quarantined: agents can release it
+    MAIL_RELEASED = "mail.released"  # an agent released held mail

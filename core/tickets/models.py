@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -153,6 +154,8 @@ class Message(TenantOwned, Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     raw_inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("raw_inbound.id"))
     flags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    # SPF/DKIM/DMARC of an inbound mail ({"spf": "pass", "dkim": ..., "dmarc": ..., "source": ...}).
+    sender_auth: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = utcnow_column()
 
 
@@ -203,6 +206,7 @@ class RawInbound(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_raw_inbound_status", "status"),
+        Index("ix_raw_inbound_held", "tenant_id", "received_at", postgresql_where=text("held")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -222,6 +226,13 @@ class RawInbound(TenantOwned, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = utcnow_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Ignored or quarantined on evidence, kept for agents: listed as held mail, releasable.
+    held: Mapped[bool] = mapped_column(default=False)
+    # What an operator needs to recognise it without the bytes: {"from": ..., "subject": ...}.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # Set when an agent released it: the pipeline then writes it as a normal mail.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    released_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class SurfaceAnchor(TenantOwned, Base):

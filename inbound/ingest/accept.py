@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import tenant_scope
 from core.jobs.outbox import enqueue
+from core.tickets.held import INGEST_JOB
 from core.tickets.models import RawInbound, RawInboundStatus
 
-PROCESS_JOB = "ingest.process"
+PROCESS_JOB = INGEST_JOB
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ class IngestContext:
     digest: str | None = None
     flags: list[str] = field(default_factory=list)
     automatic: AutoVerdict | None = None
+    bounce_candidate: BounceReport | None = None  # what the detector saw; acted on only with evidence
     bounce: BounceReport | None = None
     thread: ThreadDecision | None = None
     disposition: Disposition = Disposition.WRITE
     outcome: str = ""  # human-readable, stored on the raw record
     linked_ticket_id: uuid.UUID | None = None
+    released: bool = False  # an agent released this held mail: hold rules are overridden
 
 
 def semantic_digest(parsed: ParsedEmail) -> str:

@@ -17,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.blobs import BlobStore
+from core.budget import BudgetCrashed, BudgetExceeded
 from core.db.session import tenant_scope
 from core.jobs.outbox import record_events
 from core.registry import Registry
 from core.settings import Settings
 from core.tenancy.models import Inbox
-from core.tickets import drafts, service
+from core.tickets import drafts, held, service
 from core.tickets.events import DomainEvent
 from core.tickets.models import (
     ActorKind,
@@ -76,6 +77,9 @@ def process_raw(deps: IngestDeps, *, tenant_id: uuid.UUID, raw_id: uuid.UUID) ->
             return _run(deps, session, raw)
     except UnparseableEmail as exc:
         return _mark_failed(deps, tenant_id, raw_id, f"unparseable: {exc}")
+    except (BudgetExceeded, BudgetCrashed) as exc:
+        # Deterministic for these bytes: retrying would only hold another worker as long.
+        return _mark_failed(deps, tenant_id, raw_id, str(exc))
     except IntegrityError as exc:
         # A concurrent copy of the same mail won the dedupe race: the next attempt sees it.
         _mark_failed(deps, tenant_id, raw_id, f"retrying after a concurrent write: {exc.orig}")
@@ -112,20 +116,46 @@ def _context(session: Session, raw: RawInbound) -> IngestContext:
     )
 
 
+# What an agent's Release overrides: a released mail is written as a normal mail.
+_HOLDS = frozenset({Disposition.IGNORE, Disposition.QUARANTINE, Disposition.BOUNCE})
+
+
 def _run(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessResult:
     ctx = _context(session, raw)
+    ctx.released = raw.released_at is not None
     raw.attempts += 1
     for name, step in STEPS:
         step(ctx, session, deps.settings)
+        if ctx.released and ctx.disposition in _HOLDS:
+            ctx.flags.append("released")
+            ctx.disposition, ctx.bounce = Disposition.WRITE, None
+            continue
         if ctx.disposition is not Disposition.WRITE:
             log.info("ingest stopped", extra={"raw_id": str(raw.id), "step": name, "outcome": ctx.outcome})
             break
+    _summarise(raw, ctx)
     if ctx.disposition is Disposition.WRITE:
         return _write(deps, session, raw, ctx)
     if ctx.disposition is Disposition.BOUNCE:
         return _bounce(deps, session, raw, ctx)
+    if ctx.disposition is Disposition.DUPLICATE:
+        return _finish(raw, RawInboundStatus.IGNORED, ctx.outcome)
     status = RawInboundStatus.QUARANTINED if ctx.disposition is Disposition.QUARANTINE else RawInboundStatus.IGNORED
-    return _finish(raw, status, ctx.outcome)
+    return _hold(deps, session, raw, status, ctx.outcome)
+
+
+def _summarise(raw: RawInbound, ctx: IngestContext) -> None:
+    parsed = ctx.parsed
+    if parsed is not None:
+        raw.summary = {"from": str(parsed.from_) if parsed.from_ else ctx.sender, "subject": parsed.subject[:300]}
+
+
+def _hold(deps: IngestDeps, session: Session, raw: RawInbound, status: RawInboundStatus, outcome: str) -> ProcessResult:
+    """Ignored or quarantined on evidence: kept, listed as held mail and shown to agents."""
+    result = _finish(raw, status, outcome)
+    raw.held = True
+    record_events(session=session, registry=deps.registry, events=[held.held_event(raw)])
+    return result
 
 
 def _finish(
@@ -233,7 +263,7 @@ def _bounce(deps: IngestDeps, session: Session, raw: RawInbound, ctx: IngestCont
             )
         ).scalar_one_or_none()
     if original is None:
-        return _finish(raw, RawInboundStatus.IGNORED, f"{ctx.outcome}; it names no message we sent")
+        return _hold(deps, session, raw, RawInboundStatus.IGNORED, f"{ctx.outcome}; it names no message we sent")
     who = ", ".join(report.failed_recipients) if report and report.failed_recipients else "the recipient"
     kind = "temporarily" if report is not None and report.permanent is False else "permanently"
     if report is None or report.permanent is not False:

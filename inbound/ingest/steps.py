@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -14,8 +15,8 @@ from core.settings import Settings
 from core.tenancy.models import Inbox
 from core.tickets.models import Contact, Direction, Message, Ticket, TicketStatus
 from inbound.email.autoreply import AutoKind, classify_automatic, suppresses_auto_response
-from inbound.email.bounces import detect_bounce
-from inbound.email.parse import parse_email
+from core.budget import shared_runner
+from inbound.email.analyse import MailAnalysis, analyse_email
 from inbound.ingest.addresses import split_recipient
 from inbound.ingest.context import Disposition, IngestContext, semantic_digest
 from inbound.ingest.threading import KnownTicket, ThreadDecision, ThreadFacts, ThreadRule, resolve_thread, subject_tag
@@ -24,10 +25,19 @@ Step = Callable[[IngestContext, Session, Settings], None]
 RATE_WINDOW = timedelta(minutes=10)
 
 
+def analyse_in_budget(payload: bytes, settings: Settings) -> MailAnalysis:
+    """Parse and run every text heuristic in a child process under the mail budget: hostile
+    input cannot hold this worker (raises BudgetExceeded / BudgetCrashed / UnparseableEmail)."""
+    runner = shared_runner(seconds=settings.mail_budget_seconds, memory_mb=settings.mail_budget_memory_mb)
+    return runner.run(analyse_email, payload)
+
+
 def parse(ctx: IngestContext, session: Session, settings: Settings) -> None:
     """Decode once into a frozen ParsedEmail (raises UnparseableEmail: stored raw, flagged)."""
-    parsed = parse_email(ctx.payload)
+    analysis = analyse_in_budget(ctx.payload, settings)
+    parsed = analysis.parsed
     ctx.parsed = parsed
+    ctx.bounce_candidate = analysis.bounce
     ctx.digest = semantic_digest(parsed)
     ctx.sender = (parsed.from_.addr if parsed.from_ and parsed.from_.addr else None) or ctx.envelope_sender or None
     if parsed.defects:
@@ -61,8 +71,27 @@ def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
         ctx.flags.append("message-id-reused")
 
 
+def _our_sent_message_id(session: Session, ids: tuple[str, ...]) -> str | None:
+    """The first of ``ids`` that is the Message-ID of a mail we sent."""
+    wanted = [i for i in ids if i][:50]
+    if not wanted:
+        return None
+    found = session.execute(
+        select(Message.email_message_id)
+        .where(Message.email_message_id.in_(wanted), Message.direction == Direction.OUTBOUND)
+        .limit(1)
+    ).scalar_one_or_none()
+    return found
+
+
 def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
-    """Loops, auto-replies, lists and bounces (RFC 3834, RFC 3464); see inbound/email/autoreply.py."""
+    """Loops, auto-replies, lists and bounces (RFC 3834, RFC 3464); see inbound/email/autoreply.py.
+
+    Ignore only on evidence: a mail is treated as automatic only on machine-readable marks (a DSN,
+    RFC 3834 headers, a null return path, a mailer-daemon sender, our own Message-ID). What the text
+    alone suggests ("was not delivered", an address in a quote line) only adds a flag: a customer's
+    "Re: my parcel was not delivered" must reach an agent.
+    """
     parsed = ctx.parsed
     assert parsed is not None
     own = frozenset(session.execute(select(Inbox.address)).scalars())
@@ -76,21 +105,30 @@ def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
     ctx.automatic = verdict
     if suppresses_auto_response(parsed):
         ctx.flags.append("suppress-auto-response")  # Exchange asks: no acknowledgement to this one
+    report = ctx.bounce_candidate
     if verdict is None:
-        # A few real bounces carry no machine marker (flufl.bounce's bounce_02, simple_22...):
-        # the detector has its own checks, so ask it too before treating this as a customer mail.
-        report = detect_bounce(parsed, ctx.payload)
-        if report is not None and report.failed_recipients:
-            ctx.bounce = report
-            ctx.flags.append("bounce")
-            ctx.disposition = Disposition.BOUNCE
-            ctx.outcome = f"bounce: {report.detector} report for {', '.join(report.failed_recipients)}"
+        if report is None or not report.failed_recipients:
+            return
+        # A few real bounces carry no machine marker (flufl.bounce's bounce_02, simple_22...). They
+        # count only when they name a message we sent, in the returned copy or in References.
+        ours = _our_sent_message_id(session, (report.original_message_id or "", *parsed.references,
+                                              *parsed.in_reply_to))
+        if ours is None:
+            ctx.flags.append("possible-bounce")
+            return
+        ctx.bounce = replace(report, original_message_id=ours)
+        ctx.flags.append("bounce")
+        ctx.disposition = Disposition.BOUNCE
+        ctx.outcome = f"bounce: {report.detector} report for {', '.join(report.failed_recipients)}"
         return
     ctx.flags.append(verdict.kind.value.replace("_", "-"))
     if verdict.kind is AutoKind.loop:
         ctx.disposition, ctx.outcome = Disposition.IGNORE, f"loop: {verdict.reason}"
     elif verdict.kind is AutoKind.bounce:
-        ctx.bounce = detect_bounce(parsed, ctx.payload)
+        if report is not None and not report.original_message_id:
+            ours = _our_sent_message_id(session, (*parsed.references, *parsed.in_reply_to))
+            report = replace(report, original_message_id=ours) if ours else report
+        ctx.bounce = report
         ctx.disposition = Disposition.BOUNCE
         ctx.outcome = f"bounce: {verdict.reason}"
 
