@@ -2,13 +2,14 @@
 
 No 250 before the bytes (and the processing job) are committed to Postgres; when the database
 is unreachable the answer is 451 4.3.0 and the sending MTA retries (RFC 5321 §4.2.5).
+Client limits are decided in `limits.py`; here they only become replies, always 4xx.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -20,11 +21,40 @@ from core.db.session import tenant_scope
 from inbound.ingest.accept import content_key, store_raw
 from inbound.ingest.addresses import split_recipient
 from inbound.smtp.directory import InboxDirectory, Route
-from inbound.smtp.limits import ClientLimits
+from inbound.smtp.limits import ClientLimits, Limit
 
 log = logging.getLogger(__name__)
 
 TEMPFAIL = "451 4.3.0 Temporary local problem, please try again later"
+
+
+ByInbox = dict[Any, tuple[Route, list[str]]]
+
+REPLIES: dict[Limit, str] = {
+    # RFC 5321 §4.2.5/§4.5.4.1: a 4xx keeps the mail queued at the sender, which retries later.
+    Limit.CONNECTIONS: "421 4.7.0 Too many connections from your address, try again later",
+    Limit.MESSAGE_RATE: "450 4.7.1 Too many messages from your address, try again later",
+    Limit.MESSAGES_PER_CONNECTION: "450 4.7.1 Too many messages in this connection, please reconnect",
+    # RFC 5321 §4.5.3.1.10: the client sends the remaining recipients in a later transaction.
+    Limit.RECIPIENTS_PER_MESSAGE: "452 4.5.3 Too many recipients",
+    Limit.UNKNOWN_RECIPIENTS: "450 4.7.1 Too many unknown recipients from your address, try again later",
+}
+
+
+class ThreadlineSession(Session):
+    """aiosmtpd's per-connection session plus what our limits count per connection."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.messages = 0
+
+
+class ThreadlineEnvelope(Envelope):
+    """aiosmtpd's per-transaction envelope plus the route each accepted recipient resolved to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: dict[str, Route] = {}
 
 
 class ThreadlineHandler:
@@ -36,10 +66,12 @@ class ThreadlineHandler:
     async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        ip = _ip(session)
-        if not self.limits.allow_message(ip):
-            log.warning("smtp rate limit", extra={"peer": ip})
-            return "450 4.7.1 Too many messages from your address, try again later"
+        ip, state = peer_ip(session), _session(session)
+        refused = self.limits.check_message(ip, messages_in_connection=state.messages)
+        if refused is not None:
+            log.warning("smtp limit", extra={"peer": ip, "limit": str(refused)})
+            return REPLIES[refused]
+        state.messages += 1
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -47,6 +79,11 @@ class ThreadlineHandler:
     async def handle_RCPT(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        ip = peer_ip(session)
+        refused = self.limits.check_recipient(ip, recipients_in_message=len(envelope.rcpt_tos))
+        if refused is not None:
+            log.warning("smtp limit", extra={"peer": ip, "limit": str(refused)})
+            return REPLIES[refused]
         recipient = split_recipient(address)
         if recipient is None:
             return "553 5.1.3 Malformed recipient address"
@@ -56,25 +93,24 @@ class ThreadlineHandler:
             log.warning("smtp recipient lookup failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             return TEMPFAIL
         if route is None:
+            self.limits.unknown_recipient(ip)
             return f"550 5.1.1 <{recipient.address}>: no such mailbox here"
         envelope.rcpt_tos.append(address)
-        routes: dict[str, Route] = getattr(envelope, "threadline_routes", {})
-        routes[address] = route
-        envelope.threadline_routes = routes  # type: ignore[attr-defined]
+        _envelope(envelope).routes[address] = route
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope.original_content or b""
-        routes: dict[str, Route] = getattr(envelope, "threadline_routes", {})
-        by_inbox: dict[Any, tuple[Route, list[str]]] = {}
+        routes = _envelope(envelope).routes
+        by_inbox: ByInbox = {}
         for rcpt in envelope.rcpt_tos:
             route = routes[rcpt]
             by_inbox.setdefault(route.inbox_id, (route, []))[1].append(rcpt)
         meta = {
             "mail_from": envelope.mail_from or "",
-            "peer": _ip(session),
+            "peer": peer_ip(session),
             "helo": session.host_name or "",
-            "received_at": datetime.now(timezone.utc).isoformat(),
+            "received_at": datetime.now(UTC).isoformat(),
         }
         try:
             ids = await asyncio.to_thread(self._store_retrying, raw, by_inbox, meta)
@@ -83,7 +119,7 @@ class ThreadlineHandler:
             return TEMPFAIL
         return f"250 2.0.0 OK queued as {ids[0]}"
 
-    def _store_retrying(self, raw: bytes, by_inbox: dict[Any, tuple[Route, list[str]]], meta: dict[str, str]) -> list[str]:
+    def _store_retrying(self, raw: bytes, by_inbox: ByInbox, meta: dict[str, str]) -> list[str]:
         try:
             return self._store(raw, by_inbox, meta)
         except DBAPIError as exc:
@@ -93,7 +129,7 @@ class ThreadlineHandler:
                 raise
             return self._store(raw, by_inbox, meta)
 
-    def _store(self, raw: bytes, by_inbox: dict[Any, tuple[Route, list[str]]], meta: dict[str, str]) -> list[str]:
+    def _store(self, raw: bytes, by_inbox: ByInbox, meta: dict[str, str]) -> list[str]:
         # One raw record per inbox; each commit is idempotent, so a 451 after a partial success
         # and the sender's retry still store every copy exactly once.
         ids = []
@@ -108,33 +144,18 @@ class ThreadlineHandler:
         return ids
 
 
-def _ip(session: Session) -> str:
+def peer_ip(session: Session) -> str:
     peer = session.peer
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-class LimitedSMTP(SMTP):
-    """aiosmtpd's SMTP with a per-client connection cap (421 before the greeting)."""
+def _session(session: Session) -> ThreadlineSession:
+    if not isinstance(session, ThreadlineSession):
+        raise TypeError("ThreadlineHandler runs under ThreadlineSMTP (inbound/smtp/server.py)")
+    return session
 
-    def __init__(self, handler: ThreadlineHandler, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self._limits = handler.limits
-        self._counted: str | None = None
 
-    async def _handle_client(self) -> None:
-        assert self.session is not None
-        ip = _ip(self.session)
-        if not self._limits.open(ip):
-            log.warning("smtp connection limit", extra={"peer": ip})
-            await self.push("421 4.7.0 Too many connections from your address, try again later")
-            assert self.transport is not None
-            self.transport.close()
-            return
-        self._counted = ip
-        await super()._handle_client()
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._counted is not None:
-            self._limits.close(self._counted)
-            self._counted = None
-        super().connection_lost(error)
+def _envelope(envelope: Envelope) -> ThreadlineEnvelope:
+    if not isinstance(envelope, ThreadlineEnvelope):
+        raise TypeError("ThreadlineHandler runs under ThreadlineSMTP (inbound/smtp/server.py)")
+    return envelope

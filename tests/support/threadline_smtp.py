@@ -1,4 +1,4 @@
-"""Run our SMTP server in a thread on a free port for a test."""
+"""Run our SMTP server in a thread on a free port for a test, and small helpers around it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
 
+from sqlalchemy import select
+
+from core.db.session import system_scope
 from core.runtime import Runtime
+from core.tickets.models import RawInbound
 from inbound.smtp.server import serve_smtp
 from tests.support.servers import free_port
 
@@ -31,3 +37,16 @@ def running_smtp(runtime: Runtime) -> Iterator[RunningSmtp]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def make_mail(subject: str = "My backup fails", sender: str = "bob@customer.test", to: str = "help@acme.test",
+              body: str = "restic says: repository is locked", message_id: str = "<m1@customer.test>") -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, to, subject, message_id
+    msg.set_content(body)
+    return msg.as_bytes(policy=policy.SMTP)  # CRLF, as on the wire
+
+
+def stored_raws(rt: Runtime) -> list[RawInbound]:
+    with system_scope(rt.factory) as session:
+        return list(session.execute(select(RawInbound).order_by(RawInbound.received_at)).scalars())

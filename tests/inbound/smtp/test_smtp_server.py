@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from email import policy
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
 
 from core.db.session import system_scope
 from core.runtime import Runtime
-from core.tickets.models import Message, RawInbound, RawInboundStatus, Ticket
+from core.tickets.models import Message, RawInboundStatus, Ticket
 from tests.conftest import make_tenant
 from tests.support.jobs import drain_jobs
-from tests.support.threadline_smtp import RunningSmtp, running_smtp
-
-
-def _mail(subject: str = "My backup fails", sender: str = "bob@customer.test", to: str = "help@acme.test",
-          body: str = "restic says: repository is locked", message_id: str = "<m1@customer.test>") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, to, subject, message_id
-    msg.set_content(body)
-    return msg.as_bytes(policy=policy.SMTP)  # CRLF, as on the wire
-
-
-def _raws(rt: Runtime) -> list[RawInbound]:
-    with system_scope(rt.factory) as session:
-        return list(session.execute(select(RawInbound).order_by(RawInbound.received_at)).scalars())
+from tests.support.threadline_smtp import RunningSmtp, make_mail, running_smtp, stored_raws
 
 
 def _tickets(rt: Runtime) -> list[Ticket]:
@@ -43,15 +28,16 @@ def smtp(runtime: Runtime):  # type: ignore[no-untyped-def]
         yield server
 
 
-def _send(server: RunningSmtp, raw: bytes, *, rcpts: list[str] | None = None, sender: str = "bob@customer.test") -> dict:  # type: ignore[type-arg]
+def _send(server: RunningSmtp, raw: bytes, *, rcpts: list[str] | None = None,
+          sender: str = "bob@customer.test") -> dict[str, tuple[int, bytes]]:
     with smtplib.SMTP(server.host, server.port, timeout=10) as client:
         return client.sendmail(sender, rcpts or ["help@acme.test"], raw)
 
 
 def test_accepted_mail_is_stored_byte_for_byte_and_becomes_a_ticket(runtime: Runtime, smtp: RunningSmtp) -> None:
-    raw = _mail()
+    raw = make_mail()
     assert _send(smtp, raw) == {}
-    (stored,) = _raws(runtime)
+    (stored,) = stored_raws(runtime)
     assert (stored.payload, stored.source, stored.envelope["mail_from"]) == (raw, "smtp", "bob@customer.test")
     drain_jobs(runtime)
     (ticket,) = _tickets(runtime)
@@ -60,58 +46,58 @@ def test_accepted_mail_is_stored_byte_for_byte_and_becomes_a_ticket(runtime: Run
 
 def test_unknown_recipient_is_refused_with_550_5_1_1(runtime: Runtime, smtp: RunningSmtp) -> None:
     with pytest.raises(smtplib.SMTPRecipientsRefused) as err:
-        _send(smtp, _mail(), rcpts=["nobody@acme.test"])
+        _send(smtp, make_mail(), rcpts=["nobody@acme.test"])
     code, text = err.value.recipients["nobody@acme.test"]
     assert (code, text.startswith(b"5.1.1")) == (550, True)
-    assert _raws(runtime) == []
+    assert stored_raws(runtime) == []
 
 
 def test_size_is_advertised_and_oversized_mail_gets_552(runtime: Runtime, smtp: RunningSmtp) -> None:
     with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
         client.ehlo()
         advertised = int(client.esmtp_features["size"])
-        big = _mail(body="x" * (advertised + 10))
+        big = make_mail(body="x" * (advertised + 10))
         with pytest.raises(smtplib.SMTPException) as err:
             client.sendmail("bob@customer.test", ["help@acme.test"], big)
     assert "552" in str(err.value)
-    assert _raws(runtime) == []
+    assert stored_raws(runtime) == []
 
 
 def test_the_same_mail_delivered_three_times_is_one_message(runtime: Runtime, smtp: RunningSmtp) -> None:
-    raw = _mail()
+    raw = make_mail()
     for _ in range(3):
         _send(smtp, raw)
     drain_jobs(runtime)
     with system_scope(runtime.factory) as session:
         assert session.execute(select(Message)).scalars().all().__len__() == 1
-    assert len(_raws(runtime)) == 1
+    assert len(stored_raws(runtime)) == 1
 
 
 def test_a_relayed_copy_with_other_trace_headers_is_still_one_message(runtime: Runtime, smtp: RunningSmtp) -> None:
-    raw = _mail()
+    raw = make_mail()
     _send(smtp, raw)
     _send(smtp, b"Received: from relay2.customer.test by mx; Mon, 23 Nov 2026 10:00:00 +0000\r\n" + raw)
     drain_jobs(runtime)
-    raws = _raws(runtime)
+    raws = stored_raws(runtime)
     assert sorted(r.status for r in raws) == [RawInboundStatus.IGNORED, RawInboundStatus.PROCESSED]
     assert "duplicate of message" in next(r.outcome for r in raws if r.status is RawInboundStatus.IGNORED)
 
 
-def test_two_inboxes_in_one_transaction_each_get_the_mail(runtime: Runtime, smtp: RunningSmtp) -> None:
+def test_two_inboxes_in_one_transaction_each_get_themake_mail(runtime: Runtime, smtp: RunningSmtp) -> None:
     make_tenant(runtime, address="sales@other.test")
-    _send(smtp, _mail(), rcpts=["help@acme.test", "sales@other.test"])
-    assert sorted(r.envelope["rcpt_tos"][0] for r in _raws(runtime)) == ["help@acme.test", "sales@other.test"]
+    _send(smtp, make_mail(), rcpts=["help@acme.test", "sales@other.test"])
+    assert sorted(r.envelope["rcpt_tos"][0] for r in stored_raws(runtime)) == ["help@acme.test", "sales@other.test"]
     drain_jobs(runtime)
     assert len(_tickets(runtime)) == 2
 
 
 def test_plus_addressed_recipient_routes_to_the_inbox(runtime: Runtime, smtp: RunningSmtp) -> None:
-    assert _send(smtp, _mail(), rcpts=["Help+sometoken123@ACME.test"]) == {}
-    assert len(_raws(runtime)) == 1
+    assert _send(smtp, make_mail(), rcpts=["Help+sometoken123@ACME.test"]) == {}
+    assert len(stored_raws(runtime)) == 1
 
 
 def test_smtputf8_addresses_are_accepted(runtime: Runtime, smtp: RunningSmtp) -> None:
-    raw = _mail(sender="jörg@bücher.test", subject="Grüße")
+    raw = make_mail(sender="jörg@bücher.test", subject="Grüße")
     with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
         client.ehlo()
         assert client.has_extn("smtputf8")
@@ -126,7 +112,7 @@ def test_malformed_mime_is_accepted_stored_and_flagged_not_lost(runtime: Runtime
            b"charset=x-unknown-9\r\n\r\nhello \xff\xfe world\r\n")
     _send(smtp, raw)
     drain_jobs(runtime)
-    (stored,) = _raws(runtime)
+    (stored,) = stored_raws(runtime)
     with system_scope(runtime.factory) as session:
         (message,) = session.execute(select(Message)).scalars().all()
     assert stored.status is RawInboundStatus.PROCESSED
@@ -136,6 +122,7 @@ def test_malformed_mime_is_accepted_stored_and_flagged_not_lost(runtime: Runtime
 
 def test_too_many_connections_from_one_client_get_421(runtime: Runtime) -> None:
     make_tenant(runtime, address="help@acme.test")
+    runtime.settings.smtp_trusted_networks = ""
     runtime.settings.smtp_max_connections_per_ip = 2
     with running_smtp(runtime) as server:
         held = [socket.create_connection((server.host, server.port)) for _ in range(2)]
@@ -151,12 +138,13 @@ def test_too_many_connections_from_one_client_get_421(runtime: Runtime) -> None:
 
 def test_a_flooding_client_gets_450_and_may_retry(runtime: Runtime) -> None:
     make_tenant(runtime, address="help@acme.test")
+    runtime.settings.smtp_trusted_networks = ""  # loopback would be exempt as a trusted relay
     runtime.settings.smtp_messages_per_minute = 3
     codes = []
     with running_smtp(runtime) as server, smtplib.SMTP(server.host, server.port, timeout=10) as client:
         for i in range(5):
             try:
-                client.sendmail("bob@customer.test", ["help@acme.test"], _mail(message_id=f"<f{i}@c.test>"))
+                client.sendmail("bob@customer.test", ["help@acme.test"], make_mail(message_id=f"<f{i}@c.test>"))
                 codes.append(250)
             except smtplib.SMTPSenderRefused as exc:
                 codes.append(exc.smtp_code)
@@ -179,8 +167,8 @@ def test_starttls_is_offered_when_a_certificate_is_configured(runtime: Runtime, 
         assert client.has_extn("starttls")
         client.starttls(context=client_ctx)
         client.ehlo()
-        client.sendmail("bob@customer.test", ["help@acme.test"], _mail())
-    assert len(_raws(runtime)) == 1
+        client.sendmail("bob@customer.test", ["help@acme.test"], make_mail())
+    assert len(stored_raws(runtime)) == 1
 
 
 def test_without_a_certificate_starttls_is_not_offered(runtime: Runtime, smtp: RunningSmtp) -> None:
