@@ -14,7 +14,7 @@ import ssl
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -48,6 +48,7 @@ from inbound.imap.session import (
     ImapError,
     apply_after_action,
     describe_error,
+    fetch_headers,
     fetch_raw,
     fetch_sizes,
     open_client,
@@ -70,6 +71,9 @@ class CheckpointMovedError(ImapError):
 class PollerOptions:
     batch_size: int = BATCH_SIZE
     batch_bytes: int = BATCH_BYTES
+    # Largest mail taken whole (THREADLINE_MAX_MESSAGE_BYTES, as SMTP's SIZE); larger ones are kept as
+    # a header-only stub and left untouched in the mailbox.
+    max_message_bytes: int = 25 * 1024 * 1024
     idle_seconds: float = IDLE_MAX_SECONDS
     poll_seconds: float = 60.0  # servers without IDLE
     use_idle: bool = True
@@ -115,6 +119,7 @@ class PollResult:
     reset: bool = False
     batches: int = 0
     uids: list[int] = field(default_factory=list)
+    too_large: list[int] = field(default_factory=list)  # kept as header stubs, left in the mailbox
 
 
 def load_account(factory: sessionmaker[Session], *, account_id: uuid.UUID, tenant_id: uuid.UUID,
@@ -169,7 +174,8 @@ def poll_once(
             for batch in plan_batches(chunk, sizes=sizes, max_count=options.batch_size, max_bytes=options.batch_bytes):
                 if stop is not None and stop.is_set():
                     return result
-                _take_batch(client, account, batch, folder=folder, result=result, factory=factory, options=options)
+                _take_batch(client, account, batch, folder=folder, result=result, factory=factory, options=options,
+                            sizes=sizes)
     _record(factory, tenant_id=account.tenant_id, account_id=account.id, error=None)
     return result
 
@@ -183,11 +189,24 @@ def _take_batch(
     result: PollResult,
     factory: sessionmaker[Session],
     options: PollerOptions,
+    sizes: dict[int, int] | None = None,
 ) -> None:
-    raws = fetch_raw(client, batch)
+    sizes = sizes or {}
+    too_large = [uid for uid in batch if sizes.get(uid, 0) > options.max_message_bytes]
+    raws = fetch_raw(client, [uid for uid in batch if uid not in too_large])
+    stubs = fetch_headers(client, too_large)
     taken: list[int] = []
     for uid in batch:
+        envelope: dict[str, object] = {"imap_account": str(account.id), "uid": uid, "uidvalidity": folder.uidvalidity,
+                                       "folder": account.folder}
         raw = raws.get(uid)
+        if uid in stubs:
+            # Over the size limit: keep the headers so agents see who wrote and why it is missing; the
+            # mailbox copy is not flagged, moved or deleted (an operator can fetch it by hand).
+            raw = stubs[uid]
+            envelope |= {"too_large": True, "size": sizes.get(uid, 0), "limit": options.max_message_bytes}
+            log.warning("IMAP mail over the size limit: kept its headers only",
+                        extra={**account.log_fields(), "uid": uid, "size": sizes.get(uid, 0)})
         if raw is None:  # expunged by someone else since the search: nothing to take
             continue
         accepted = accept_raw(
@@ -197,10 +216,10 @@ def _take_batch(
             source=SOURCE,
             payload=raw,
             idempotency_key=idempotency_key(account_id=account.id, raw=raw),
-            envelope={"imap_account": str(account.id), "uid": uid, "uidvalidity": folder.uidvalidity,
-                      "folder": account.folder},
+            envelope=envelope,
         )
-        taken.append(uid)
+        if uid not in stubs:
+            taken.append(uid)
         if accepted.duplicate:
             result.duplicates += 1
         else:
@@ -214,6 +233,7 @@ def _take_batch(
     result.checkpoint = new
     result.batches += 1
     result.uids.extend(taken)
+    result.too_large.extend(stubs)
     log.info(
         "took mail from IMAP",
         extra={**account.log_fields(), "mails": len(taken), "last_uid": new.last_uid, "after": account.after_action},
@@ -287,7 +307,7 @@ class _Worker:
 
 def serve_imap(runtime: Runtime, *, stop: threading.Event, options: PollerOptions | None = None) -> None:
     """Run until `stop`: start a worker per enabled account, restart it when the account changes."""
-    options = options or PollerOptions()
+    options = replace(options or PollerOptions(), max_message_bytes=runtime.settings.max_message_bytes)
     box = SecretBox.from_settings(runtime.settings)
     workers: dict[uuid.UUID, _Worker] = {}
     told_empty = False

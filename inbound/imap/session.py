@@ -149,6 +149,18 @@ def fetch_raw(client: IMAPClient, uids: list[int]) -> dict[int, bytes]:
     return out
 
 
+def fetch_headers(client: IMAPClient, uids: list[int]) -> dict[int, bytes]:
+    """The header block only (BODY.PEEK[HEADER], no \\Seen): what we keep of a mail too large to take."""
+    if not uids:
+        return {}
+    out: dict[int, bytes] = {}
+    for uid, data in client.fetch(uids, [b"BODY.PEEK[HEADER]"]).items():
+        header = data.get(b"BODY[HEADER]")
+        if header is not None:
+            out[int(uid)] = bytes(header)
+    return out
+
+
 def apply_after_action(
     client: IMAPClient, uids: list[int], *, action: ImapAfterAction, move_to: str | None, folder: FolderState
 ) -> None:

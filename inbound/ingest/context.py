@@ -43,6 +43,8 @@ class IngestContext:
     disposition: Disposition = Disposition.WRITE
     outcome: str = ""  # human-readable, stored on the raw record
     linked_ticket_id: uuid.UUID | None = None
+    # Set when only the headers were taken (IMAP mail over the size limit): what agents are told.
+    stub_note: str | None = None
     released: bool = False  # an agent released this held mail: hold rules are overridden
 
 

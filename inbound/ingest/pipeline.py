@@ -100,12 +100,25 @@ def _mark_failed(deps: IngestDeps, tenant_id: uuid.UUID, raw_id: uuid.UUID, erro
     return ProcessResult(raw_id, RawInboundStatus.FAILED, error)
 
 
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{max(1, round(n / 1024))} KiB"
+
+
 def _context(session: Session, raw: RawInbound) -> IngestContext:
     inbox = session.get(Inbox, raw.inbox_id) if raw.inbox_id else None
     if inbox is None:
         raise LookupError("the raw record has no inbox")
     envelope = raw.envelope or {}
+    stub_note = None
+    if envelope.get("too_large"):
+        stub_note = (
+            f"This mail is {_size(int(envelope.get('size', 0)))}, over the "
+            f"{_size(int(envelope.get('limit', 0)))} limit (THREADLINE_MAX_MESSAGE_BYTES): only its "
+            f"headers were taken. The original is still in the mailbox folder {envelope.get('folder')!r} "
+            f"(UID {envelope.get('uid')})."
+        )
     return IngestContext(
+        stub_note=stub_note,
         raw_id=raw.id,
         tenant_id=raw.tenant_id,
         inbox_id=inbox.id,
@@ -123,6 +136,8 @@ _HOLDS = frozenset({Disposition.IGNORE, Disposition.QUARANTINE, Disposition.BOUN
 def _run(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessResult:
     ctx = _context(session, raw)
     ctx.released = raw.released_at is not None
+    if ctx.stub_note:
+        ctx.flags.append("too-large")
     raw.attempts += 1
     for name, step in STEPS:
         step(ctx, session, deps.settings)
@@ -180,9 +195,9 @@ def _new_message(ctx: IngestContext, contact_id: uuid.UUID | None, direction: Di
     return NewMessage(
         direction=direction,
         source=Channel.EMAIL,
-        body_text=parsed.text,
-        body_html=parsed.html,  # already sanitised by the parser
-        reply_text=parsed.reply_text,
+        body_text=ctx.stub_note or parsed.text,
+        body_html=None if ctx.stub_note else parsed.html,  # already sanitised by the parser
+        reply_text=ctx.stub_note or parsed.reply_text,
         author_contact_id=contact_id,
         author_name=(parsed.from_.name or parsed.from_.addr) if parsed.from_ else ctx.sender,
         email_message_id=parsed.message_id,

@@ -237,3 +237,34 @@ def test_imapclient_fetch_of_body_peek_really_leaves_seen_unset(dovecot: Dovecot
         client.select_folder("INBOX")
         client.fetch(client.search("ALL"), [b"BODY.PEEK[]"])
     assert all(b"\\Seen" not in f for f in folder_flags(dovecot, mail_user).values())
+
+
+def test_a_mail_over_the_size_limit_is_kept_as_a_header_stub_and_left_in_the_mailbox(
+    runtime: Runtime, dovecot: DovecotServer, mail_user: MailUser
+) -> None:
+    from core.blobs import BlobStore
+    from inbound.ingest.pipeline import IngestDeps, process_raw
+
+    big = message(2, subject="huge logs", body="x" * 50_000)
+    append(dovecot, mail_user, [message(1), big])
+    account = make_account(runtime, dovecot, mail_user)
+
+    result = poll(runtime, account, PollerOptions(max_message_bytes=20_000))
+
+    rows = sorted(raw_rows(runtime, account), key=lambda r: r.envelope["uid"])
+    assert (result.accepted, result.too_large, account_row(runtime, account).last_uid) == (2, [2], 2)
+    stub = rows[1]
+    assert stub.envelope["too_large"] and stub.envelope["size"] > 20_000
+    assert b"huge logs" in stub.payload and b"xxxx" not in stub.payload
+    flags = folder_flags(dovecot, mail_user)
+    assert FLAG_KEYWORD in flags[1] and FLAG_KEYWORD not in flags[2]  # the big one is untouched
+    deps = IngestDeps(runtime.settings, runtime.factory, runtime.registry, BlobStore.from_settings(runtime.settings))
+    processed = process_raw(deps, tenant_id=stub.tenant_id, raw_id=stub.id)
+    assert processed.ticket_number is not None
+    from core.db.session import system_scope
+    from core.tickets.models import Message
+
+    with system_scope(runtime.factory) as session:
+        msg = session.get(Message, processed.message_id)
+        assert "too-large" in msg.flags and "over the 20 KiB limit" in msg.body_text
+        assert "only its headers were taken" in msg.body_text
