@@ -114,7 +114,7 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
                     continue
                 notice = render_notice(session, ticket, m, ctx.settings.undo_seconds)
                 resp = client.chat_postMessage(channel=anchor.channel, thread_ts=anchor.thread_ref,
-                                               text=notice.headline, blocks=blocks.notice_blocks(notice))
+                                               text=blocks.notice_text(notice), blocks=blocks.notice_blocks(notice))
                 session.add(SurfacePost(tenant_id=ticket.tenant_id, ticket_id=ticket.id, message_id=m.id,
                                         surface=SURFACE, kind=PostKind.NOTICE, channel=resp["channel"], ts=resp["ts"]))
                 return True
@@ -192,7 +192,8 @@ def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
         notice = render_notice(session, ticket, message, ctx.settings.undo_seconds)
         if PostKind.NOTICE in posts:
             channel, ts = posts[PostKind.NOTICE]
-            client.chat_update(channel=channel, ts=ts, text=notice.headline, blocks=blocks.notice_blocks(notice))
+            client.chat_update(channel=channel, ts=ts, text=blocks.notice_text(notice),
+                               blocks=blocks.notice_blocks(notice))
         if PostKind.AGENT in posts and message.delivery_state in (DeliveryState.SENT, DeliveryState.FAILED):
             channel, ts = posts[PostKind.AGENT]
             name = Reaction.SENT if message.delivery_state is DeliveryState.SENT else Reaction.FAILED
@@ -201,7 +202,7 @@ def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
                 anchor = session.execute(select(SurfaceAnchor).where(
                     SurfaceAnchor.ticket_id == ticket.id, SurfaceAnchor.surface == SURFACE)).scalar_one()
                 client.chat_postMessage(channel=anchor.channel, thread_ts=anchor.thread_ref,
-                                        text=f":x: The reply was not delivered: {message.delivery_error}")
+                                        text=blocks.failure_text(views.delivery_failure(message.delivery_error)))
 
 
 def _react(client: WebClient, channel: str, ts: str, name: str) -> None:

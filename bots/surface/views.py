@@ -10,6 +10,9 @@ from enum import StrEnum
 from core.tickets.models import Channel, DeliveryState, Direction, Priority, TicketStatus
 
 MAX_THREAD_TEXT = 2800  # Slack section text caps at 3000 characters; leave room for markup
+MAX_SHOWN_ERROR = 500  # a remote mail server may answer with 100 KB; the whole error is in the timeline
+MAX_FILE_NAME = 120  # as listed under a message; the stored file keeps its whole name
+ELLIPSIS = "…"
 
 
 class CardAction(StrEnum):
@@ -61,6 +64,24 @@ class ReplyNotice:
     can_undo: bool
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters; a cut ends with `…` so the reader knows there is more."""
+    return text if len(text) <= limit else text[: max(limit - len(ELLIPSIS), 0)] + ELLIPSIS
+
+
+def shown_error(error: str | None) -> str:
+    """A delivery error as a surface shows it: its head, and where to find the rest when it was cut."""
+    text = (error or "").strip() or "unknown error"
+    if len(text) <= MAX_SHOWN_ERROR:
+        return text
+    return clip(text, MAX_SHOWN_ERROR) + " (cut; the whole error is in the ticket's timeline)"
+
+
+def delivery_failure(error: str | None) -> str:
+    """The line posted in the ticket's thread when an agent's reply could not be delivered."""
+    return f"The reply was not delivered: {shown_error(error)}"
+
+
 def humanize_age(created: datetime, now: datetime) -> str:
     seconds = max(0, int((now - created).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -99,8 +120,8 @@ def thread_post(
     text = (reply_text or body_text or "").strip() or "(no text)"
     truncated = len(text) > MAX_THREAD_TEXT or (reply_text is not None and reply_text.strip() != body_text.strip())
     return ThreadPost(
-        message_id, author, direction, text[:MAX_THREAD_TEXT], truncated,
-        tuple(f"{name} ({humanize_size(size)})" for name, size in attachments),
+        message_id, author, direction, clip(text, MAX_THREAD_TEXT), truncated,
+        tuple(f"{clip(name, MAX_FILE_NAME)} ({humanize_size(size)})" for name, size in attachments),
     )
 
 
@@ -110,9 +131,10 @@ def reply_notice(
 ) -> ReplyNotice:
     how = "Message in the chat widget to" if origin is Channel.WIDGET else "Email to"
     headline = {
-        DeliveryState.PENDING: f"{how} {recipient} in {seconds_left} s" if seconds_left > 0 else f"{how} {recipient}: sending",
+        DeliveryState.PENDING: (f"{how} {recipient} in {seconds_left} s" if seconds_left > 0
+                                else f"{how} {recipient}: sending"),
         DeliveryState.SENT: f"{how} {recipient}: sent",
-        DeliveryState.FAILED: f"{how} {recipient}: failed: {error or 'unknown error'}",
+        DeliveryState.FAILED: f"{how} {recipient}: failed: {shown_error(error)}",
         DeliveryState.CANCELLED: "Not sent (undone)",
     }.get(state, state.value)
     return ReplyNotice(message_id, recipient, state, seconds_left, error, headline, state is DeliveryState.PENDING)
@@ -137,6 +159,7 @@ class DraftCard:
     can_send: bool
     can_regenerate: bool
     unverified: bool  # written by a small local model: it may invent things
+    truncated: bool = False  # `text` is shortened for display; Send still sends the whole answer
 
 
 def draft_card(
@@ -156,6 +179,6 @@ def draft_card(
         "stale": "Out of date: the customer wrote again",
         "no_answer": "No confident answer in the knowledge base",
     }.get(state, state)
-    return DraftCard(draft_id, text[:MAX_THREAD_TEXT], sources, round(confidence * 100), state, headline,
+    return DraftCard(draft_id, clip(text, MAX_THREAD_TEXT), sources, round(confidence * 100), state, headline,
                      can_send=state == "pending", can_regenerate=state in ("stale", "no_answer", "discarded"),
-                     unverified=unverified)
+                     unverified=unverified, truncated=len(text) > MAX_THREAD_TEXT)
