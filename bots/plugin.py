@@ -11,7 +11,7 @@ from core.tickets.events import EventKind
 
 
 def register(registry: Registry) -> None:
-    from bots.slack import draft_tasks, tasks
+    from bots.slack import draft_tasks, held, tasks
     from bots.slack.http import mount_slack
 
     registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="slack")
@@ -20,6 +20,8 @@ def register(registry: Registry) -> None:
     registry.add_job(tasks.REACT_JOB, tasks.react, queue="slack")
     registry.add_job(draft_tasks.DRAFT_CARD_JOB, draft_tasks.draft_card, queue="slack")
     registry.subscribe(EventKind.DRAFT_CHANGED, draft_tasks.DRAFT_CARD_JOB)
+    registry.add_job(held.HELD_JOB, held.post_held, queue="slack")
+    registry.subscribe(EventKind.MAIL_HELD, held.HELD_JOB)
     registry.subscribe(EventKind.TICKET_OPENED, tasks.SYNC_JOB)
     registry.subscribe(EventKind.MESSAGE_APPENDED, tasks.SYNC_JOB)
     for kind in (EventKind.STATUS_CHANGED, EventKind.PRIORITY_CHANGED, EventKind.ASSIGNEE_CHANGED):

@@ -22,6 +22,9 @@ def upgrade() -> None:
                                            server_default="{}"))
     op.add_column("raw_inbound", sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("raw_inbound", sa.Column("released_by", sa.String(length=200), nullable=True))
+    op.add_column("raw_inbound", sa.Column("surface_refs", postgresql.JSONB(astext_type=sa.Text()), nullable=False,
+                                           server_default="{}"))
+    op.alter_column("raw_inbound", "surface_refs", server_default=None)
     op.alter_column("raw_inbound", "held", server_default=None)
     op.alter_column("raw_inbound", "summary", server_default=None)
     # Everything ignored or quarantined so far, except plain duplicates, is held: visible and releasable.
@@ -37,5 +40,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("messages", "sender_auth")
     op.drop_index("ix_raw_inbound_held", table_name="raw_inbound")
-    for column in ("released_by", "released_at", "summary", "held"):
+    for column in ("surface_refs", "released_by", "released_at", "summary", "held"):
         op.drop_column("raw_inbound", column)

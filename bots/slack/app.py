@@ -30,6 +30,7 @@ from bots.slack.installations import bot_for_team, oauth_configured
 from bots.slack.listeners import actions as action_listeners
 from bots.slack.listeners import commands, events
 from bots.slack.listeners import drafts as draft_listeners
+from bots.slack.listeners import held as held_listeners
 from bots.slack.listeners import views as view_listeners
 from bots.slack.runtime import SlackDeps
 from bots.slack.users import UserDirectory
@@ -195,6 +196,7 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
         ActionId.EDIT_DRAFT: draft_listeners.open_edit,
         ActionId.DISCARD_DRAFT: draft_listeners.discard,
         ActionId.REGENERATE_DRAFT: draft_listeners.regenerate,
+        ActionId.RELEASE_HELD: held_listeners.release,
     }
 
     def _button(handler: Callable[[dict[str, Any], SlackDeps], None]) -> Callable[..., None]:

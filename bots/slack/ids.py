@@ -16,6 +16,7 @@ class ActionId(StrEnum):
     EDIT_DRAFT = "tl_edit_draft"
     DISCARD_DRAFT = "tl_discard_draft"
     REGENERATE_DRAFT = "tl_regenerate_draft"
+    RELEASE_HELD = "tl_release_held"
 
 
 class CallbackId(StrEnum):

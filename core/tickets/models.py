@@ -233,6 +233,8 @@ class RawInbound(TenantOwned, Base):
     # Set when an agent released it: the pipeline then writes it as a normal mail.
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     released_by: Mapped[str | None] = mapped_column(String(200))
+    # Where surfaces show it as held mail, e.g. {"slack": {"channel", "ts", "thread_ts", "day"}}.
+    surface_refs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
 class SurfaceAnchor(TenantOwned, Base):
