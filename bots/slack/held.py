@@ -81,7 +81,7 @@ def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
         thread_ts = _thread_of_day(session, inbox.id, day.isoformat())
         if thread_ts is None:
             header = HeldDigestHeader(inbox=inbox.address, day=day)
-            resp = client.chat_postMessage(channel=inbox.slack_channel_id, text=slack_text.escape(header.text),
+            resp = client.chat_postMessage(channel=inbox.slack_channel_id, text=slack_text.fit(header.text, 3000).text,
                                            blocks=header_blocks(header), unfurl_links=False)
             thread_ts = str(resp["ts"])
         item = held_item(held.get_held(session=session, tenant_id=ctx.tenant_id, raw_id=raw_id))
