@@ -48,6 +48,10 @@ def card_text(card: TicketCard) -> str:
             f"{st.fit(card.customer, NAME).text} ({card.status.value})")
 
 
+UNVERIFIED = (":warning: *Unverified sender*: this mail failed DMARC, so the From address may be forged. "
+              "Check before you share anything with it.")
+
+
 def card_blocks(card: TicketCard) -> list[Block]:
     value = str(card.ticket_id)
     assignee = _with("*Assignee*\n", card.assignee, st.SECTION_FIELD) if card.assignee else "*Assignee*\n_unassigned_"
@@ -78,6 +82,7 @@ def card_blocks(card: TicketCard) -> list[Block]:
     return [
         SectionBlock(text=MarkdownTextObject(text=_with(f"*#{card.number} ", card.subject, st.SECTION_TEXT, "*",
                                                         placeholder="(no subject)")), fields=fields),
+        *([ContextBlock(elements=[MarkdownTextObject(text=UNVERIFIED)])] if card.unverified_sender else []),
         ActionsBlock(block_id="ticket_actions", elements=elements),
     ]
 
@@ -96,6 +101,8 @@ def post_blocks(post: ThreadPost, *, with_original: bool) -> list[Block]:
         ContextBlock(elements=[MarkdownTextObject(text=f"{who} *{st.fit(post.author, NAME, placeholder='?').text}*")]),
         SectionBlock(text=PlainTextObject(text=body.text, emoji=False)),
     ]
+    if post.unverified_sender:
+        blocks.insert(1, ContextBlock(elements=[MarkdownTextObject(text=UNVERIFIED)]))
     if post.attachments:
         prefix = ":paperclip: "
         names = st.fit_list(post.attachments, st.CONTEXT_TEXT - len(prefix), item_limit=NAME)

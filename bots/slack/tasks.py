@@ -64,7 +64,17 @@ def render_card(session: Session, ticket: Ticket) -> views.TicketCard:
         origin=ticket.channel, status=ticket.status, priority=ticket.priority,
         assignee=assignee.name if assignee else None, created_at=ticket.created_at, now=_now(),
         explicit_mode=inbox is not None and inbox.reply_mode is ReplyMode.EXPLICIT,
+        unverified_sender=_opened_unverified(session, ticket),
     )
+
+
+def _opened_unverified(session: Session, ticket: Ticket) -> bool:
+    """Whether the customer's first message failed DMARC (shown on the card)."""
+    flags = session.execute(
+        select(Message.flags).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+        .order_by(Message.created_at, Message.id).limit(1)
+    ).scalar_one_or_none()
+    return "dmarc-fail" in (flags or [])
 
 
 def _recipient(session: Session, ticket: Ticket) -> str:
@@ -124,7 +134,8 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
                                     .where(Attachment.message_id == m.id)).all()
             post = views.thread_post(message_id=m.id, author=m.author_name or m.direction.value,
                                      direction=m.direction, reply_text=m.reply_text, body_text=m.body_text,
-                                     attachments=[(n, s) for n, s in names])
+                                     attachments=[(n, s) for n, s in names],
+                                     unverified_sender="dmarc-fail" in (m.flags or []))
             resp = client.chat_postMessage(channel=anchor.channel, thread_ts=anchor.thread_ref,
                                            text=blocks.post_text(post),
                                            blocks=blocks.post_blocks(post, with_original=post.truncated),

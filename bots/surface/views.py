@@ -37,6 +37,8 @@ class TicketCard:
     assignee: str | None
     age: str
     actions: tuple[CardAction, ...]
+    # The customer's opening mail failed DMARC: the From address may be forged.
+    unverified_sender: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class ThreadPost:
     text: str
     truncated: bool  # the full original is one click away
     attachments: tuple[str, ...]  # "name (size)"
+    unverified_sender: bool = False  # this mail failed DMARC
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ def humanize_size(size: int) -> str:
 def ticket_card(
     *, ticket_id: uuid.UUID, number: int, subject: str, customer: str, origin: Channel, status: TicketStatus,
     priority: Priority, assignee: str | None, created_at: datetime, now: datetime, explicit_mode: bool,
+    unverified_sender: bool = False,
 ) -> TicketCard:
     closed = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
     actions: list[CardAction] = [] if assignee else [CardAction.ASSIGN_ME]
@@ -109,19 +113,20 @@ def ticket_card(
         actions.append(CardAction.REPLY)
     return TicketCard(
         ticket_id, number, subject or "(no subject)", customer, origin, status, priority, assignee,
-        humanize_age(created_at, now), tuple(actions),
+        humanize_age(created_at, now), tuple(actions), unverified_sender,
     )
 
 
 def thread_post(
     *, message_id: uuid.UUID, author: str, direction: Direction, reply_text: str | None, body_text: str,
-    attachments: list[tuple[str, int]],
+    attachments: list[tuple[str, int]], unverified_sender: bool = False,
 ) -> ThreadPost:
     text = (reply_text or body_text or "").strip() or "(no text)"
     truncated = len(text) > MAX_THREAD_TEXT or (reply_text is not None and reply_text.strip() != body_text.strip())
     return ThreadPost(
         message_id, author, direction, clip(text, MAX_THREAD_TEXT), truncated,
         tuple(f"{clip(name, MAX_FILE_NAME)} ({humanize_size(size)})" for name, size in attachments),
+        unverified_sender,
     )
 
 

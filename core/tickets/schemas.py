@@ -46,6 +46,7 @@ class NewMessage:
     raw_inbound_id: uuid.UUID | None = None
     delivery_state: DeliveryState = DeliveryState.NOT_APPLICABLE
     flags: tuple[str, ...] = ()
+    sender_auth: dict[str, str | None] | None = None  # SPF/DKIM/DMARC of an inbound mail
 
 
 @dataclass

@@ -167,6 +167,7 @@ def append_message(
         dedupe_key=message.dedupe_key,
         raw_inbound_id=message.raw_inbound_id,
         flags=list(message.flags),
+        sender_auth=message.sender_auth,
         # Python clock, not now(): messages of one transaction must keep their order.
         created_at=now(),
     )

@@ -63,6 +63,8 @@ NOT_CONFIGURED = "outbound SMTP is not configured (THREADLINE_OUTBOUND_SMTP_URL)
 # Flags the ingest pipeline puts on automatic mail (inbound/ingest/steps.py).
 # "suppress-auto-response": the sender (Exchange X-Auto-Response-Suppress) asked for no automatic mail.
 AUTOMATIC_FLAGS = frozenset({"auto-reply", "bounce", "list", "loop", "suppress-auto-response"})
+# "dmarc-fail": the From address is forged or unverifiable; an acknowledgement would be backscatter.
+NO_ACK_FLAGS = AUTOMATIC_FLAGS | {"dmarc-fail"}
 # RFC 3834 §2: never respond to mailing-list owners, list request addresses or mailer daemons.
 _NO_RESPONSE_LOCALS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply"})
 _ACK_NAMESPACE = uuid.UUID("5f0b6a52-7c53-4a55-9d36-3b7b0f3c1a01")
@@ -406,9 +408,9 @@ def _ack_letter(session: Session, ticket: Ticket) -> tuple[str, Letter | None]:
     first = next(iter(service.ticket_messages(session=session, ticket_id=ticket.id)), None)
     if first is None or first.direction is not Direction.INBOUND:
         return "the ticket has no customer message to acknowledge", None
-    automatic = sorted(AUTOMATIC_FLAGS & set(first.flags or ()))
+    automatic = sorted(NO_ACK_FLAGS & set(first.flags or ()))
     if automatic:
-        return f"the first message is automatic ({', '.join(automatic)}); never answer those", None
+        return f"the first message is automatic or unverified ({', '.join(automatic)}); never answer those", None
     contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
     if contact is None or not contact.email:
         return "the ticket has no customer email address", None

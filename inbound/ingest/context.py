@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from inbound.email.autoreply import AutoVerdict
+from inbound.email.authenticity import DmarcResult, SenderAuth
 from inbound.email.bounces import BounceReport
 from inbound.email.model import ParsedEmail
 from inbound.ingest.threading import ThreadDecision
@@ -32,6 +33,8 @@ class IngestContext:
     envelope_recipients: tuple[str, ...]
     envelope_sender: str | None
     payload: bytes
+    client_ip: str | None = None  # the SMTP peer; None for IMAP and files
+    helo: str | None = None
     parsed: ParsedEmail | None = None
     sender: str | None = None
     digest: str | None = None
@@ -45,7 +48,12 @@ class IngestContext:
     linked_ticket_id: uuid.UUID | None = None
     # Set when only the headers were taken (IMAP mail over the size limit): what agents are told.
     stub_note: str | None = None
+    sender_auth: SenderAuth | None = None
     released: bool = False  # an agent released this held mail: hold rules are overridden
+
+
+def dmarc_failed(ctx: IngestContext) -> bool:
+    return ctx.sender_auth is not None and ctx.sender_auth.dmarc is DmarcResult.FAIL
 
 
 def semantic_digest(parsed: ParsedEmail) -> str:

@@ -125,6 +125,8 @@ def _context(session: Session, raw: RawInbound) -> IngestContext:
         inbox_address=inbox.address,
         envelope_recipients=tuple(envelope.get("rcpt_tos", ())),
         envelope_sender=envelope.get("mail_from") or None,
+        client_ip=envelope.get("peer") or None,
+        helo=envelope.get("helo") or None,
         payload=raw.payload,
     )
 
@@ -134,6 +136,11 @@ _HOLDS = frozenset({Disposition.IGNORE, Disposition.QUARANTINE, Disposition.BOUN
 
 
 def _run(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessResult:
+    if raw.source == "widget":
+        # Web chat: the same named steps without MIME (a late import: widget_steps builds on this module).
+        from inbound.ingest.widget_steps import run_widget
+
+        return run_widget(deps, session, raw)
     ctx = _context(session, raw)
     ctx.released = raw.released_at is not None
     if ctx.stub_note:
@@ -208,6 +215,7 @@ def _new_message(ctx: IngestContext, contact_id: uuid.UUID | None, direction: Di
         dedupe_key=dedupe_key(ctx),
         raw_inbound_id=ctx.raw_id,
         flags=tuple(ctx.flags),
+        sender_auth=ctx.sender_auth.as_dict() if ctx.sender_auth else None,
     )
 
 

@@ -16,28 +16,41 @@ from core.tenancy.models import Inbox
 from core.tickets.models import Contact, Direction, Message, Ticket, TicketStatus
 from inbound.email.autoreply import AutoKind, classify_automatic, suppresses_auto_response
 from core.budget import shared_runner
-from inbound.email.analyse import MailAnalysis, analyse_email
+from inbound.email.analyse import Envelope, MailAnalysis, analyse_email
+from inbound.smtp.limits import in_networks, parse_networks
 from inbound.ingest.addresses import split_recipient
-from inbound.ingest.context import Disposition, IngestContext, semantic_digest
+from inbound.ingest.context import Disposition, IngestContext, dmarc_failed, semantic_digest
 from inbound.ingest.threading import KnownTicket, ThreadDecision, ThreadFacts, ThreadRule, resolve_thread, subject_tag
 
 Step = Callable[[IngestContext, Session, Settings], None]
 RATE_WINDOW = timedelta(minutes=10)
 
 
-def analyse_in_budget(payload: bytes, settings: Settings) -> MailAnalysis:
+def analyse_in_budget(payload: bytes, settings: Settings, envelope: Envelope | None = None) -> MailAnalysis:
     """Parse and run every text heuristic in a child process under the mail budget: hostile
     input cannot hold this worker (raises BudgetExceeded / BudgetCrashed / UnparseableEmail)."""
     runner = shared_runner(seconds=settings.mail_budget_seconds, memory_mb=settings.mail_budget_memory_mb)
-    return runner.run(analyse_email, payload)
+    return runner.run(analyse_email, payload, envelope)
+
+
+def envelope_of(ctx: IngestContext, settings: Settings) -> Envelope:
+    trusted_ids = frozenset(i.strip().lower() for i in settings.trusted_authserv_ids.split(",") if i.strip())
+    client = ctx.client_ip
+    if client and in_networks(client, parse_networks(settings.smtp_trusted_networks)):
+        client = None  # a relay hop (our MX, a forwarder): SPF of its address says nothing about the sender
+    return Envelope(client_ip=client, helo=ctx.helo, mail_from=ctx.envelope_sender,
+                    trusted_authserv_ids=trusted_ids)
 
 
 def parse(ctx: IngestContext, session: Session, settings: Settings) -> None:
     """Decode once into a frozen ParsedEmail (raises UnparseableEmail: stored raw, flagged)."""
-    analysis = analyse_in_budget(ctx.payload, settings)
+    analysis = analyse_in_budget(ctx.payload, settings, envelope_of(ctx, settings))
     parsed = analysis.parsed
     ctx.parsed = parsed
     ctx.bounce_candidate = analysis.bounce
+    ctx.sender_auth = analysis.auth
+    if dmarc_failed(ctx):
+        ctx.flags.append("dmarc-fail")  # no acknowledgement, no subject-tag threading, "unverified" in Slack
     ctx.digest = semantic_digest(parsed)
     ctx.sender = (parsed.from_.addr if parsed.from_ and parsed.from_.addr else None) or ctx.envelope_sender or None
     if parsed.defects:
@@ -181,7 +194,8 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
         tagged = session.execute(select(Ticket.id, Ticket.number).where(Ticket.number == number)).first()
         if tagged:
             by_tag = KnownTicket(tagged[0], tagged[1])
-            on_it = bool(ctx.sender) and bool(
+            # A forged From could otherwise join any ticket whose number it guesses.
+            on_it = bool(ctx.sender) and not dmarc_failed(ctx) and bool(
                 session.execute(
                     select(Message.id)
                     .join(Contact, Contact.id == Message.author_contact_id)

@@ -463,7 +463,7 @@ def test_a_new_ticket_is_acknowledged_once_as_automatic_mail(runtime: Runtime, s
     assert _timeline_kinds(runtime, ids).count(ACKNOWLEDGED) == 1
 
 
-@pytest.mark.parametrize("flag", ["auto-reply", "bounce", "list", "loop"])
+@pytest.mark.parametrize("flag", ["auto-reply", "bounce", "list", "loop", "dmarc-fail"])
 def test_automatic_mail_is_never_acknowledged(runtime: Runtime, smtp_sink: SmtpSink, flag: str) -> None:
     ids, job, _ = _email_ticket(runtime, flags=(flag,))
     assert _run(runtime, job) is RunResult.DONE

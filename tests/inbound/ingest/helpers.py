@@ -35,13 +35,15 @@ def mail(
     return msg.as_bytes(policy=policy.SMTP)
 
 
-def deliver(rt: Runtime, raw: bytes, *, to: str = "help@acme.test", mail_from: str = "") -> ProcessResult:
+def deliver(
+    rt: Runtime, raw: bytes, *, to: str = "help@acme.test", mail_from: str = "", peer: str | None = None
+) -> ProcessResult:
     with system_scope(rt.factory) as session:
         inbox = session.execute(select(Inbox).where(Inbox.address == to)).scalar_one()
         tenant_id, inbox_id = inbox.tenant_id, inbox.id
     accepted = accept_raw(
         rt.factory, tenant_id=tenant_id, inbox_id=inbox_id, source="smtp", payload=raw,
-        idempotency_key=content_key("test", str(inbox_id), raw), envelope={"rcpt_tos": [to], "mail_from": mail_from},
+        idempotency_key=content_key("test", str(inbox_id), raw), envelope={"rcpt_tos": [to], "mail_from": mail_from, **({"peer": peer} if peer else {})},
         process=False,
     )
     deps = IngestDeps(rt.settings, rt.factory, rt.registry, BlobStore.from_settings(rt.settings))
