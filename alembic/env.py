@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool
 from alembic import context
 from core.db.models import metadata
 from knowledge import models as _knowledge_models  # noqa: F401  (plugin tables: core must not import them)
+from inbound.widget import models as _widget_models  # noqa: F401  (the widget's tables)
 
 config = context.config
 

@@ -15,6 +15,7 @@ from inbound.email.outbound_plugin import ACKNOWLEDGE_JOB
 from inbound.email.outbound_plugin import register as register_outbound
 from inbound.imap.plugin import register as register_imap
 from inbound.ingest.jobs import make_process_job
+from inbound.widget.plugin import register as register_widget
 
 
 def register(registry: Registry) -> None:
@@ -23,6 +24,7 @@ def register(registry: Registry) -> None:
     registry.add_cli(register_held_cli(registry))
     register_imap(registry)
     register_outbound(registry)
+    register_widget(registry)  # web chat: /widget/v1 and widget.deliver
     registry.subscribe(EventKind.TICKET_OPENED, ACKNOWLEDGE_JOB)
     registry.add_component(
         Component(

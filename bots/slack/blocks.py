@@ -57,7 +57,7 @@ def card_blocks(card: TicketCard) -> list[Block]:
     assignee = _with("*Assignee*\n", card.assignee, st.SECTION_FIELD) if card.assignee else "*Assignee*\n_unassigned_"
     fields = [
         MarkdownTextObject(text=_with("*Customer*\n", card.customer, st.SECTION_FIELD, placeholder="unknown")),
-        MarkdownTextObject(text=f"*Via*\n{card.origin.value}"),
+        MarkdownTextObject(text=f"*Via*\n{card.via}"),
         MarkdownTextObject(text=f"*Status*\n{_STATUS_EMOJI.get(card.status.value, '')} {card.status.value}"),
         MarkdownTextObject(text=f"*Priority*\n{_PRIORITY_EMOJI.get(card.priority.value, '')} {card.priority.value}"),
         MarkdownTextObject(text=assignee),

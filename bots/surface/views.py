@@ -40,6 +40,11 @@ class TicketCard:
     # The customer's opening mail failed DMARC: the From address may be forged.
     unverified_sender: bool = False
 
+    @property
+    def via(self) -> str:
+        """How the customer reached us, in agents' words ("web chat", not the enum value)."""
+        return "web chat" if self.origin is Channel.WIDGET else self.origin.value
+
 
 @dataclass(frozen=True)
 class ThreadPost:

@@ -11,6 +11,7 @@ from core.db.migrate import current_revision, head_revision, upgrade
 from core.db.models import metadata
 from core.db.session import make_engine
 from knowledge import models as _knowledge_models  # noqa: F401  (plugin tables are in the migrations too)
+from inbound.widget import models as _widget_models  # noqa: F401
 from tests.support.servers import PostgresForTests
 
 

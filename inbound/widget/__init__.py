@@ -1,0 +1,1 @@
+"""The web chat widget: public API, visitor tokens, live socket, and the JS loader + chat UI."""

@@ -1,0 +1,198 @@
+"""The public widget API under /widget/v1 (separate from the admin API's /api/v1).
+
+Every request names its host page's origin and is refused unless the inbox allows it. The chat
+UI runs in an iframe on our origin, so its requests carry our Origin (or none, for a same-origin
+GET) and name the host page in `X-Threadline-Embed-Origin`; `frame-ancestors` makes browsers
+refuse that frame anywhere else. Origins stop other sites' pages, not scripts: the visitor
+token (a header, never a URL) is what authenticates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from core.db.session import system_scope, tenant_scope
+from core.runtime import Runtime
+from core.settings import Settings
+from core.tenancy.models import Inbox
+from inbound.widget import service, tokens
+from inbound.widget.config import WidgetConfig, parse_origin
+from inbound.widget.models import WidgetConversation
+from inbound.widget.schemas import (
+    ConversationPublic,
+    ConversationStart,
+    HistoryPage,
+    WidgetMessageCreate,
+    WidgetMessagePublic,
+)
+from inbound.widget.tokens import TOKEN_HEADER, TokenError, VisitorClaims
+
+PREFIX = "/widget/v1"
+EMBED_HEADER = "X-Threadline-Embed-Origin"
+
+
+class WidgetRefused(HTTPException):
+    pass
+
+
+@dataclass(frozen=True)
+class InboxWidget:
+    inbox_id: uuid.UUID
+    tenant_id: uuid.UUID
+    config: WidgetConfig
+
+
+@dataclass(frozen=True)
+class Visitor:
+    claims: VisitorClaims
+    inbox: InboxWidget
+    origin: str
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def key_of(app: FastAPI) -> bytes:
+    """The token key, derived once per app (the key file is read, or created, the first time)."""
+    key: bytes | None = getattr(app.state, "widget_token_key", None)
+    if key is None:
+        key = app.state.widget_token_key = tokens.token_key(app.state.runtime.settings)
+    return key
+
+
+def load_inbox(runtime: Runtime, inbox_id: uuid.UUID) -> InboxWidget:
+    """Address → inbox is a cross-tenant lookup (like SMTP RCPT); everything after is tenant-scoped."""
+    with system_scope(runtime.factory) as session:
+        row = session.execute(select(Inbox.tenant_id, Inbox.widget_config).where(Inbox.id == inbox_id)).first()
+    config = WidgetConfig.from_json(row[1]) if row else None
+    if row is None or config is None or not config.enabled:
+        raise WidgetRefused(404, "no web chat here")
+    return InboxWidget(inbox_id, row[0], config)
+
+
+def effective_origin(settings: Settings, *, origin: str | None, embed: str | None) -> str | None:
+    """The host page's origin: our own frame names it; any other caller is its own Origin."""
+    own = parse_origin(settings.public_url)
+    parsed = parse_origin(origin)
+    if origin is None or (parsed is not None and parsed == own):
+        return embed
+    return origin
+
+
+def check_origin(settings: Settings, inbox: InboxWidget, *, origin: str | None, embed: str | None) -> str:
+    effective = effective_origin(settings, origin=origin, embed=embed)
+    if not inbox.config.allows(effective):
+        raise WidgetRefused(403, "this site is not allowed to use this chat")
+    assert effective is not None
+    return effective
+
+
+def visitor(
+    request: Request,
+    token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
+    origin: Annotated[str | None, Header()] = None,
+    embed: Annotated[str | None, Header(alias=EMBED_HEADER)] = None,
+) -> Visitor:
+    runtime = runtime_of(request)
+    try:
+        claims = tokens.verify(key_of(request.app), token)
+    except TokenError as exc:
+        raise WidgetRefused(401, f"visitor token refused ({exc}): start the conversation again") from None
+    inbox = load_inbox(runtime, claims.inbox_id)
+    return Visitor(claims, inbox, check_origin(runtime.settings, inbox, origin=origin, embed=embed))
+
+
+def _current(session_conv: WidgetConversation | None, claims: VisitorClaims) -> WidgetConversation:
+    if session_conv is None or session_conv.token_version != claims.version:
+        raise WidgetRefused(401, "visitor token revoked: start the conversation again")
+    return session_conv
+
+
+router = APIRouter(prefix=PREFIX)
+
+
+@router.post("/conversations", response_model=ConversationPublic)
+def start(
+    body: ConversationStart,
+    request: Request,
+    token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
+    origin: Annotated[str | None, Header()] = None,
+    embed: Annotated[str | None, Header(alias=EMBED_HEADER)] = None,
+) -> ConversationPublic:
+    """Start, or resume with a still-valid token (which is rotated: the answer carries a new one)."""
+    runtime = runtime_of(request)
+    inbox = load_inbox(runtime, body.inbox_id)
+    host = check_origin(runtime.settings, inbox, origin=origin, embed=embed)
+    key = key_of(request.app)
+    try:
+        claims: VisitorClaims | None = tokens.verify(key, token) if token else None
+    except TokenError:
+        claims = None  # expired or foreign: a fresh conversation, never an error on the host page
+    identity = service.check_identity(inbox.config, user_id=body.user_id, user_hash=body.user_hash)
+    with tenant_scope(runtime.factory, inbox.tenant_id) as session:
+        resume = None
+        if claims is not None and claims.inbox_id == inbox.inbox_id:
+            resume = session.get(WidgetConversation, claims.conversation_id)
+            if resume is not None and resume.token_version != claims.version:
+                resume = None
+        conversation = service.start_conversation(
+            session=session, tenant_id=inbox.tenant_id, inbox_id=inbox.inbox_id, resume=resume, identity=identity,
+            name=body.name, email=body.email, origin=host,
+        )
+        issued = tokens.issue(key, conversation_id=conversation.id, inbox_id=inbox.inbox_id,
+                              version=conversation.token_version)
+        last_seq = conversation.last_seq
+    return ConversationPublic(
+        conversation_id=conversation.id, token=issued, expires_at=tokens.verify(key, issued).expires,
+        last_seq=last_seq, title=inbox.config.title, color=inbox.config.color, identified=identity.verified,
+    )
+
+
+@router.post("/messages", response_model=WidgetMessagePublic, status_code=201)
+def post_message(
+    body: WidgetMessageCreate, response: Response, request: Request, who: Annotated[Visitor, Depends(visitor)]
+) -> WidgetMessagePublic:
+    """Idempotent by client_message_id: a retry after a timeout answers 200 with the first copy."""
+    runtime = runtime_of(request)
+    with tenant_scope(runtime.factory, who.inbox.tenant_id) as session:
+        conversation = _current(service.lock_conversation(session=session, conversation_id=who.claims.conversation_id),
+                                who.claims)
+        row, created = service.post_visitor_message(
+            session=session, conversation=conversation, client_message_id=body.client_message_id, text=body.text
+        )
+        public = WidgetMessagePublic.model_validate(row)
+    if not created:
+        response.status_code = 200
+    return public
+
+
+@router.get("/messages", response_model=HistoryPage)
+def get_history(
+    request: Request, who: Annotated[Visitor, Depends(visitor)], after: Annotated[int, Query(ge=0)] = 0
+) -> HistoryPage:
+    runtime = runtime_of(request)
+    with tenant_scope(runtime.factory, who.inbox.tenant_id) as session:
+        conversation = _current(session.get(WidgetConversation, who.claims.conversation_id), who.claims)
+        rows = service.history(session=session, conversation_id=conversation.id, after=after)
+        messages = [WidgetMessagePublic.model_validate(r) for r in rows]
+    return HistoryPage(messages=messages, last_seq=messages[-1].seq if messages else after)
+
+
+def mount(app: FastAPI, settings: Settings) -> None:
+    from inbound.widget import pages, socket
+
+    @app.exception_handler(WidgetRefused)
+    async def _refused(_: Request, exc: WidgetRefused) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    app.include_router(router)
+    app.include_router(pages.router)
+    app.include_router(socket.router)

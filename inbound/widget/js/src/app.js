@@ -1,0 +1,261 @@
+// The chat UI inside our iframe. Text is only ever set with textContent (never HTML).
+// Postgres is the truth: the socket only says "something new"; the page asks for history
+// after the last seq it has, on every (re)connect and every hint, so nothing is lost offline.
+const params = new URLSearchParams(location.search);
+const inbox = params.get("inbox") || "";
+const hostOrigin = params.get("host") || "";
+const API = "/widget/v1";
+const STORE = `threadline:${inbox}`;
+
+const $ = (id) => document.getElementById(id);
+const list = $("messages");
+const form = $("composer");
+const input = $("text");
+const status = $("status");
+
+let token = null;
+let conversation = null;
+let lastSeq = 0;
+let identity = null;
+let socket = null;
+let retry = 0;
+let pollTimer = null;
+const pending = new Map(); // client id -> text, until the server has it
+const seen = new Set();
+
+const embedded = window.parent !== window && /^https?:\/\/[^/]+$/.test(hostOrigin);
+
+function toParent(msg) {
+  if (embedded) window.parent.postMessage(msg, hostOrigin); // never "*"
+}
+
+function say(text, kind = "info") {
+  status.textContent = text || "";
+  status.dataset.kind = kind;
+}
+
+function render(m) {
+  const key = m.client_message_id || `s${m.seq}`;
+  if (seen.has(key)) {
+    const el = list.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (el) el.classList.remove("pending");
+    return;
+  }
+  seen.add(key);
+  const li = document.createElement("li");
+  li.className = m.author === "agent" ? "agent" : "visitor";
+  li.dataset.key = key;
+  if (m.pending) li.classList.add("pending");
+  if (m.author === "agent" && m.author_name) {
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = m.author_name;
+    li.appendChild(who);
+  }
+  const body = document.createElement("p");
+  body.textContent = m.body_text;
+  li.appendChild(body);
+  list.appendChild(li);
+  list.scrollTop = list.scrollHeight;
+}
+
+async function call(method, path, body) {
+  const headers = { "X-Threadline-Embed-Origin": hostOrigin };
+  if (token) headers["X-Threadline-Visitor"] = token;
+  if (body) headers["Content-Type"] = "application/json";
+  const res = await fetch(API + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = new Error((data && (data.error || data.detail)) || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function load() {
+  try {
+    return JSON.parse(localStorage.getItem(STORE) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function save() {
+  try {
+    localStorage.setItem(STORE, JSON.stringify({ token }));
+  } catch {
+    /* storage blocked (third-party iframe rules): the chat still works for this page view */
+  }
+}
+
+async function start() {
+  const body = { inbox_id: inbox };
+  if (identity) {
+    if (identity.userId) body.user_id = String(identity.userId);
+    if (identity.userHash) body.user_hash = String(identity.userHash);
+    if (identity.name) body.name = String(identity.name);
+    if (identity.email) body.email = String(identity.email);
+  }
+  const data = await call("POST", "/conversations", body);
+  token = data.token;
+  conversation = data.conversation_id;
+  document.documentElement.style.setProperty("--accent", data.color);
+  $("title").textContent = data.title;
+  save(); // only after the visitor acted: the frame exists because they opened the chat
+  return data;
+}
+
+async function catchUp() {
+  if (!token) return;
+  for (;;) {
+    const page = await call("GET", `/messages?after=${lastSeq}`);
+    for (const m of page.messages) {
+      render(m);
+      lastSeq = Math.max(lastSeq, m.seq);
+    }
+    if (page.messages.length < 100) break;
+  }
+}
+
+function connect() {
+  if (!token || socket) return;
+  const url = new URL(`${API}/socket`, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.searchParams.set("inbox", inbox);
+  url.searchParams.set("embed", hostOrigin);
+  const ws = new WebSocket(url.href);
+  socket = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token })); // the token never goes in the URL
+  ws.onmessage = (event) => {
+    let msg = {};
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (msg.type === "ready") {
+      retry = 0;
+      stopPolling();
+    }
+    if ((msg.type === "ready" || msg.type === "message") && !(msg.seq && msg.seq <= lastSeq)) {
+      catchUp().catch(() => {});
+    }
+  };
+  ws.onclose = (event) => {
+    socket = null;
+    if (event.code === 4401) {
+      token = null; // revoked or expired: start afresh on the next send
+      return;
+    }
+    startPolling();
+    retry = Math.min(retry + 1, 6);
+    setTimeout(connect, 500 * 2 ** retry * (0.5 + Math.random()));
+  };
+}
+
+function startPolling() {
+  if (!pollTimer) pollTimer = setInterval(() => catchUp().catch(() => {}), 15000);
+}
+
+function stopPolling() {
+  clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+async function flush() {
+  for (const [id, text] of pending) {
+    try {
+      const m = await call("POST", "/messages", { client_message_id: id, text });
+      pending.delete(id);
+      render(m);
+      say("");
+    } catch (err) {
+      if (err.status === 401) {
+        token = null;
+        await start();
+        return flush();
+      }
+      if (err.status === 429) say(err.message || "You are sending messages too fast. Please wait a moment.", "error");
+      else if (err.status && err.status < 500) {
+        pending.delete(id); // refused for good (too long...): say why, do not retry forever
+        say(err.message, "error");
+      } else say("Not sent yet, retrying…", "error");
+      return;
+    }
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text) return;
+  const id = crypto.randomUUID();
+  pending.set(id, text);
+  render({ client_message_id: id, author: "visitor", body_text: text, pending: true });
+  input.value = "";
+  try {
+    if (!token) {
+      await start();
+      connect();
+    }
+    await flush();
+  } catch (err) {
+    say(err.status === 403 ? "This chat is not available on this site." : "Not sent yet, retrying…", "error");
+  }
+});
+
+setInterval(() => {
+  if (pending.size) flush().catch(() => {});
+}, 5000);
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+$("close").addEventListener("click", () => toParent({ type: "tl:close" }));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") toParent({ type: "tl:close" });
+});
+
+window.addEventListener("message", (event) => {
+  if (!embedded || event.origin !== hostOrigin || event.source !== window.parent) return;
+  const data = event.data || {};
+  if (data.type === "tl:open") input.focus();
+  if (data.type === "tl:identify" && data.identity && typeof data.identity === "object") identity = data.identity;
+});
+
+window.addEventListener("online", () => {
+  catchUp().catch(() => {});
+  flush().catch(() => {});
+});
+
+async function boot() {
+  if (!embedded) {
+    say("Open this chat from the website it belongs to.", "error");
+    form.hidden = true;
+    return;
+  }
+  toParent({ type: "tl:ready" });
+  const saved = load();
+  if (saved && saved.token) {
+    token = saved.token;
+    try {
+      await start(); // resumes (and rotates) the token; an expired one starts afresh
+      await catchUp();
+      connect();
+    } catch {
+      token = null;
+    }
+  }
+}
+
+boot();

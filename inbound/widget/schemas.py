@@ -1,0 +1,52 @@
+"""What the widget API takes and returns (never ORM objects)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from inbound.widget.models import WidgetAuthor
+
+MAX_TEXT = 5000  # characters: a chat message, not a document (attachments go through uploads)
+
+
+class ConversationStart(BaseModel):
+    inbox_id: uuid.UUID
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    # Identity verification: the site's user id and HMAC-SHA256(identity_secret, user_id) in hex.
+    user_id: str | None = Field(default=None, max_length=200)
+    user_hash: str | None = Field(default=None, max_length=128)
+
+
+class ConversationPublic(BaseModel):
+    conversation_id: uuid.UUID
+    token: str
+    expires_at: int  # unix seconds; start again (with the old token) before then to rotate it
+    last_seq: int
+    title: str
+    color: str
+    identified: bool
+
+
+class WidgetMessageCreate(BaseModel):
+    client_message_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class WidgetMessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    author: WidgetAuthor
+    author_name: str | None
+    body_text: str
+    client_message_id: str | None
+    created_at: datetime
+
+
+class HistoryPage(BaseModel):
+    messages: list[WidgetMessagePublic]
+    last_seq: int  # the cursor to ask `after=` next time
