@@ -1,40 +1,55 @@
-"""The FastAPI app: health, metrics, the admin API, and whatever plugins mount (Slack, widget)."""
+"""The FastAPI app: health, metrics, the admin API, and whatever plugins mount (Slack, widget).
+
+The /api/v1 conventions (errors, auth, idempotency, pagination, ETags, rate limits, request ids)
+are described in admin_api.conventions.
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
-from admin_api.routes import health, tickets
-from core.errors import NotFound, UserError
+from admin_api.conventions import API_PREFIX, TAGS
+from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from admin_api.ratelimit import RateLimit, make_limiter
+from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
+from admin_api.routes import agents, api_keys, audit, health, inboxes, tenants, tickets
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Threadline admin API", version="0.1.0")
+def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> FastAPI:
+    app = FastAPI(title="Threadline admin API", version="0.2.0", openapi_tags=TAGS,
+                  description="Bearer API keys; errors are RFC 9457 problem+json (see each `type`).")
     app.state.runtime = runtime
+    app.state.limiter = make_limiter(rate_limit or RateLimit(), runtime.redis_url)
+    install_log_record_factory()
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(tickets.router, prefix="/api/v1")
+    for module in (tenants, api_keys, inboxes, agents, audit, tickets):
+        app.include_router(module.router, prefix=API_PREFIX)
     for mount in runtime.registry.http_mounts:
         mount(app, runtime.settings)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(UserError)
-    async def _user_error(_: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        ref = uuid.uuid4().hex[:12]
-        log.exception("unhandled API error", extra={"ref": ref})
-        return JSONResponse({"error": "internal error", "reference": ref}, status_code=500)
-
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with error responses declared as problem+json only (not also JSON)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                             tags=app.openapi_tags)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    content = answer.get("content", {})
+                    if status >= "400" and PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                        answer["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+        app.openapi_schema = schema
+    return app.openapi_schema

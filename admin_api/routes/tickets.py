@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
+from admin_api.conventions import admin_router
 from admin_api.deps import RuntimeDep, SessionDep
 from core.errors import InvalidInput
 from core.jobs.outbox import record_events
@@ -35,7 +36,7 @@ class TicketCreate(BaseModel):
             raise ValueError("is not an email address")
         return value.strip()
 
-router = APIRouter(tags=["tickets"])
+router = admin_router("tickets")
 
 
 @router.get("/tickets", response_model=list[TicketPublic])

@@ -1,4 +1,4 @@
-"""Tenants, inboxes, agents, API keys and the admin audit log."""
+"""Tenants, inboxes, agents, API keys, idempotency records and the admin audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint, Uuid, func
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +35,13 @@ class ReplyMode(StrEnum):
 class AgentRole(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"
+    READ_ONLY = "read-only"  # sees tickets, cannot reply, assign or change them
+
+
+class ApiKeyScope(StrEnum):
+    ADMIN = "admin"  # everything in its tenant
+    READ = "read"  # GET only
+    PLATFORM = "platform"  # no tenant: manages tenants (create, disable, replace a lost admin key)
 
 
 class Tenant(Base):
@@ -31,6 +51,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = utcnow_column()
+    # A disabled tenant's API keys stop working; its data stay (re-enable undoes it).
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Inbox(TenantOwned, Base):
@@ -44,6 +66,8 @@ class Inbox(TenantOwned, Base):
     slack_channel_id: Mapped[str | None] = mapped_column(String(64))
     teams_channel_id: Mapped[str | None] = mapped_column(String(256))
     send_acknowledgement: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None = the built-in acknowledgement text.
+    acknowledgement_text: Mapped[str | None] = mapped_column(Text)
     widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     sla_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = utcnow_column()
@@ -67,18 +91,56 @@ class Agent(TenantOwned, Base):
     created_at: Mapped[datetime] = utcnow_column()
 
 
-class ApiKey(TenantOwned, Base):
-    """An admin API key: only its SHA-256 is stored; the prefix finds the row."""
+class ApiKey(Base):
+    """An admin API key: only its SHA-256 is stored; the prefix finds the row.
+
+    Not the TenantOwned mixin: a platform key has no tenant (tenant_id NULL, visible only to
+    system scope); every other key belongs to exactly one tenant and RLS walls it in.
+    """
 
     __tablename__ = "api_keys"
+    __tenant_owned__ = True
+    __table_args__ = (
+        CheckConstraint("(scope = 'platform') = (tenant_id IS NULL)", name="platform_keys_have_no_tenant"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[ApiKeyScope] = mapped_column(str_enum(ApiKeyScope, "api_key_scope"), default=ApiKeyScope.ADMIN)
     created_at: Mapped[datetime] = utcnow_column()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST with an Idempotency-Key, replayed for the same key and body.
+
+    Keyed per API key; tenant_id (NULL for platform keys) lets RLS wall the rows like any other.
+    status_code NULL = the first request is still in flight.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __tenant_owned__ = True
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    api_key_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = utcnow_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class AuditEntry(TenantOwned, Base):
@@ -93,6 +155,8 @@ class AuditEntry(TenantOwned, Base):
     target: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class TicketCounter(Base):

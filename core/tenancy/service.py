@@ -1,23 +1,30 @@
-"""Tenants, inboxes, agents, API keys, bootstrap. Cross-tenant lookups run in system scope."""
+"""Tenants, inboxes, agents, bootstrap. Cross-tenant lookups run in system scope.
+
+API keys live in core.tenancy.keys (re-exported here for older callers); listing, updating and
+disabling live in core.tenancy.{tenants,inboxes,agents}; the audit log in core.tenancy.audit.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, InvalidInput, NotFound
-from core.tenancy.models import Agent, AgentRole, ApiKey, AuditEntry, Inbox, ReplyMode, Tenant
+from core.errors import Conflict, InvalidInput
+from core.tenancy import audit as audit_log
+from core.tenancy.audit import AuditContext
+from core.tenancy.keys import API_KEY_PREFIX, IssuedKey, issue_api_key, verify_api_key
+from core.tenancy.models import Agent, AgentRole, Inbox, ReplyMode, Tenant
 
-API_KEY_PREFIX = "tl_"
+__all__ = [
+    "API_KEY_PREFIX", "IssuedKey", "issue_api_key", "verify_api_key", "is_email_address", "create_tenant",
+    "create_inbox", "create_agent", "inbox_for_address", "find_or_create_agent_by_slack_id", "bootstrap",
+]
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -30,12 +37,29 @@ def _slugify(name: str) -> str:
     return slug[:64] or "tenant"
 
 
+def flush_or_conflict(session: Session, obj: object, message: str) -> None:
+    """Add and flush in a savepoint: a unique violation becomes Conflict, the transaction lives on.
+
+    Needed where RLS hides the row we collide with (an inbox address of another tenant).
+    """
+    try:
+        with session.begin_nested():
+            session.add(obj)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(message) from None
+
+
 def create_tenant(*, session: Session, name: str, slug: str | None = None) -> Tenant:
-    tenant = Tenant(id=uuid.uuid4(), name=name, slug=slug or _slugify(name))
+    """System scope."""
+    if not name.strip():
+        raise InvalidInput("the tenant name is empty")
+    tenant = Tenant(id=uuid.uuid4(), name=name.strip(), slug=slug or _slugify(name))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", tenant.slug):
+        raise InvalidInput("a slug is 1-64 lowercase letters, digits and dashes")
     if session.execute(select(Tenant).where(Tenant.slug == tenant.slug)).scalar_one_or_none():
         raise Conflict(f"a tenant with slug {tenant.slug!r} exists")
-    session.add(tenant)
-    session.flush()
+    flush_or_conflict(session, tenant, f"a tenant with slug {tenant.slug!r} exists")
     return tenant
 
 
@@ -47,6 +71,9 @@ def create_inbox(
     name: str | None = None,
     slack_channel_id: str | None = None,
     reply_mode: ReplyMode = ReplyMode.THREAD,
+    send_acknowledgement: bool = False,
+    acknowledgement_text: str | None = None,
+    audit: AuditContext | None = None,
 ) -> Inbox:
     address = address.strip().lower()
     if not is_email_address(address):
@@ -58,11 +85,16 @@ def create_inbox(
         address=address,
         slack_channel_id=slack_channel_id,
         reply_mode=reply_mode,
+        send_acknowledgement=send_acknowledgement,
+        acknowledgement_text=acknowledgement_text,
         widget_config={},
         sla_policy={},
     )
-    session.add(inbox)
-    session.flush()
+    # Addresses are unique across tenants (SMTP RCPT maps one address to one inbox).
+    flush_or_conflict(session, inbox, f"the address {address} is already in use")
+    if audit is not None:
+        audit_log.record(session=session, tenant_id=tenant_id, audit=audit, action="inbox.created",
+                         target=f"inbox:{inbox.id}", data={"address": address})
     return inbox
 
 
@@ -79,7 +111,11 @@ def create_agent(
     email: str | None = None,
     role: AgentRole = AgentRole.AGENT,
     slack_user_id: str | None = None,
+    audit: AuditContext | None = None,
 ) -> Agent:
+    """An agent needs no chat account: one who works only by mail is created by email."""
+    if email is not None and not is_email_address(email):
+        raise InvalidInput(f"{email!r} is not an email address")
     agent = Agent(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -88,8 +124,10 @@ def create_agent(
         role=role,
         slack_user_id=slack_user_id,
     )
-    session.add(agent)
-    session.flush()
+    flush_or_conflict(session, agent, "an agent with this email or chat id exists")
+    if audit is not None:
+        audit_log.record(session=session, tenant_id=tenant_id, audit=audit, action="agent.created",
+                         target=f"agent:{agent.id}", data={"email": agent.email, "role": role.value})
     return agent
 
 
@@ -118,39 +156,6 @@ def find_or_create_agent_by_slack_id(
         ).scalar_one()
         agent.slack_user_id = slack_user_id
     return agent
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    key: ApiKey
-    secret: str  # shown once, never stored
-
-
-def _hash_key(secret: str) -> str:
-    # Keys are 256-bit random: a fast hash is enough (no password stretching needed).
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def issue_api_key(*, session: Session, tenant_id: uuid.UUID, name: str) -> IssuedKey:
-    prefix = secrets.token_hex(6)
-    secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(id=uuid.uuid4(), tenant_id=tenant_id, name=name, prefix=prefix, key_hash=_hash_key(secret))
-    session.add(key)
-    session.add(AuditEntry(tenant_id=tenant_id, actor="system", action="api_key.issued", target=name, data={"prefix": prefix}))
-    session.flush()
-    return IssuedKey(key, secret)
-
-
-def verify_api_key(*, session: Session, secret: str) -> ApiKey:
-    """System scope: find the key by its public prefix and compare hashes in constant time."""
-    parts = secret.split("_")
-    if len(parts) < 3 or not secret.startswith(API_KEY_PREFIX):
-        raise NotFound("malformed API key")
-    key = session.execute(select(ApiKey).where(ApiKey.prefix == parts[1])).scalar_one_or_none()
-    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _hash_key(secret)):
-        raise NotFound("unknown or revoked API key")
-    key.last_used_at = datetime.now(timezone.utc)
-    return key
 
 
 @dataclass(frozen=True)
