@@ -23,7 +23,7 @@
   const css = (el, rules) => Object.assign(el.style, rules);
   const host = document.createElement("div");
   host.setAttribute("data-threadline", "");
-  const root = host.attachShadow ? host.attachShadow({ mode: "closed" }) : host;
+  const root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   const button = document.createElement("button");
   button.type = "button";
   button.textContent = label;
