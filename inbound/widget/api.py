@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from core.db.session import system_scope, tenant_scope
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tenancy.models import Inbox
-from inbound.widget import service, tokens
+from inbound.widget import limits, service, tokens
 from inbound.widget.config import WidgetConfig, parse_origin
 from inbound.widget.models import WidgetConversation
 from inbound.widget.schemas import (
@@ -66,6 +67,19 @@ def key_of(app: FastAPI) -> bytes:
     if key is None:
         key = app.state.widget_token_key = tokens.token_key(app.state.runtime.settings)
     return key
+
+
+def redis_of(app: FastAPI) -> redis.Redis | None:
+    client: redis.Redis | None = getattr(app.state, "widget_redis", None)
+    url = app.state.runtime.redis_url
+    if client is None and url:
+        client = app.state.widget_redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return client
+
+
+def client_ip(request: Request) -> str:
+    # Behind a proxy, run uvicorn with --proxy-headers / forwarded_allow_ips so this is the visitor.
+    return request.client.host if request.client else "unknown"
 
 
 def load_inbox(runtime: Runtime, inbox_id: uuid.UUID) -> InboxWidget:
@@ -136,6 +150,8 @@ def start(
         claims: VisitorClaims | None = tokens.verify(key, token) if token else None
     except TokenError:
         claims = None  # expired or foreign: a fresh conversation, never an error on the host page
+    limits.check(redis_of(request.app), limits.START_LIMITS,
+                 {"ip": client_ip(request), "inbox": str(inbox.inbox_id)}, action="new chats")
     identity = service.check_identity(inbox.config, user_id=body.user_id, user_hash=body.user_hash)
     with tenant_scope(runtime.factory, inbox.tenant_id) as session:
         resume = None
@@ -162,6 +178,9 @@ def post_message(
 ) -> WidgetMessagePublic:
     """Idempotent by client_message_id: a retry after a timeout answers 200 with the first copy."""
     runtime = runtime_of(request)
+    limits.check(redis_of(request.app), limits.MESSAGE_LIMITS, {
+        "token": str(who.claims.conversation_id), "ip": client_ip(request), "inbox": str(who.inbox.inbox_id),
+    })
     with tenant_scope(runtime.factory, who.inbox.tenant_id) as session:
         conversation = _current(service.lock_conversation(session=session, conversation_id=who.claims.conversation_id),
                                 who.claims)
@@ -192,6 +211,14 @@ def mount(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(WidgetRefused)
     async def _refused(_: Request, exc: WidgetRefused) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(limits.RateLimitedError)
+    async def _limited(_: Request, exc: limits.RateLimitedError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(service.IdentityRefusedError)
+    async def _identity(_: Request, exc: service.IdentityRefusedError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=403)
 
     app.include_router(router)
     app.include_router(pages.router)
