@@ -17,6 +17,7 @@ from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from admin_api.ratelimit import RateLimit, make_limiter
 from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
 from admin_api.routes import agents, api_keys, audit, health, inboxes, tenants, tickets
+from core.crypto import SecretBox
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> Fast
                   description="Bearer API keys; errors are RFC 9457 problem+json (see each `type`).")
     app.state.runtime = runtime
     app.state.limiter = make_limiter(rate_limit or RateLimit(), runtime.redis_url)
+    app.state.secret_box = SecretBox.from_settings(runtime.settings)  # seals stored idempotent responses
     install_log_record_factory()
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)

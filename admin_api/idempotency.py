@@ -10,11 +10,13 @@ How it works (AdminRoute wraps every admin endpoint):
 3. The handler raised → the claim is deleted and the error answered as usual: errors are not
    replayed, a retry runs again. A claim left in flight by a crash is taken over after
    IN_FLIGHT_TIMEOUT. Records expire after RETENTION (24 h, the usual client retry horizon).
-Replays carry `Idempotent-Replayed: true`.
+Replays carry `Idempotent-Replayed: true`. Stored bodies are encrypted (core.crypto): a replayed
+POST may carry a secret shown once (a new API key), which must not sit in the database in clear.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import uuid
@@ -31,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin_api.auth import Principal, resolve_principal
 from admin_api.problems import IDEMPOTENCY_IN_FLIGHT, IDEMPOTENCY_MISMATCH, INVALID_INPUT, ProblemError
+from core.crypto import SecretBox
 from core.db.session import system_scope
 from core.runtime import Runtime
 from core.tenancy.models import IdempotencyRecord
@@ -78,16 +81,18 @@ def _release(runtime: Runtime, claim_id: uuid.UUID) -> None:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
 
 
-def _store(session: Session, claim_id: uuid.UUID, response: Response) -> None:
+def _store(session: Session, box: SecretBox, claim_id: uuid.UUID, response: Response) -> None:
     headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
+    sealed = box.encrypt(base64.b64encode(bytes(response.body)).decode("ascii")).encode("ascii")
     session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim_id).values(
-        status_code=response.status_code, response_body=bytes(response.body), response_headers=headers))
+        status_code=response.status_code, response_body=sealed, response_headers=headers))
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+def _replay(box: SecretBox, record: IdempotencyRecord) -> Response:
     headers = dict(record.response_headers)
     headers["Idempotent-Replayed"] = "true"
-    return Response(content=record.response_body or b"", status_code=record.status_code or 200, headers=headers)
+    body = base64.b64decode(box.decrypt(record.response_body.decode("ascii"))) if record.response_body else b""
+    return Response(content=body, status_code=record.status_code or 200, headers=headers)
 
 
 async def run_idempotent(
@@ -97,6 +102,7 @@ async def run_idempotent(
         raise ProblemError(INVALID_INPUT, f"{HEADER} must be 1-{MAX_KEY_CHARS} printable characters")
     principal = await run_in_threadpool(resolve_principal, request, request.headers.get("authorization"))
     runtime: Runtime = request.app.state.runtime
+    box: SecretBox = request.app.state.secret_box
     digest = request_hash(request.method, request.url.path, await request.body())
     claimed = await run_in_threadpool(_claim, runtime, principal, key, digest)
     if isinstance(claimed, IdempotencyRecord):
@@ -106,14 +112,14 @@ async def run_idempotent(
         if claimed.status_code is None:
             raise ProblemError(IDEMPOTENCY_IN_FLIGHT, "the first request with this key is still running; retry "
                              "shortly", headers={"Retry-After": "1"})
-        return _replay(claimed)
+        return _replay(box, claimed)
     try:
         response = await handler(request)
         session: Session | None = getattr(request.state, "db_session", None)
         if session is None or response.status_code >= 500 or not hasattr(response, "body"):
             await run_in_threadpool(_release, runtime, claimed)
         else:
-            await run_in_threadpool(_store, session, claimed, response)
+            await run_in_threadpool(_store, session, box, claimed, response)
     except BaseException:
         await run_in_threadpool(_release, runtime, claimed)
         raise

@@ -13,7 +13,7 @@ from admin_api.app import create_app
 from admin_api.ratelimit import RateLimit
 from core.db.session import system_scope
 from core.runtime import Runtime
-from core.tenancy.models import ApiKeyScope, Inbox
+from core.tenancy.models import ApiKeyScope, IdempotencyRecord, Inbox
 from tests.admin_api.conftest import Headers
 from tests.conftest import make_tenant
 
@@ -193,3 +193,13 @@ def test_openapi_declares_the_bearer_scheme_tags_and_problem_responses(api: Test
     assert (op["tags"], op["security"], list(op["responses"]["422"]["content"])) == (
         ["inboxes"], [{"ApiKey": []}], ["application/problem+json"])
     assert {t["name"] for t in doc["tags"]} >= {"tenants", "api-keys", "inboxes", "agents", "audit", "tickets"}
+
+
+def test_a_replayable_answer_with_a_secret_is_not_stored_in_clear(runtime: Runtime, key_for: KeyFor) -> None:
+    """The first admin key of a new tenant sits in the idempotency record only encrypted."""
+    client = TestClient(create_app(runtime))
+    platform = key_for(None, ApiKeyScope.PLATFORM)
+    res = client.post("/api/v1/tenants", headers={**platform, "Idempotency-Key": "sealed"}, json={"name": "S"})
+    with system_scope(runtime.factory) as session:
+        stored = session.execute(select(IdempotencyRecord.response_body)).scalar_one()
+    assert stored is not None and res.json()["admin_key"]["secret"].encode() not in stored
