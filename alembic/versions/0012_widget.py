@@ -1,7 +1,7 @@
 """web chat widget: conversations and their transcript
 
 Revision ID: 0012
-Revises: 0010 (0011 is being written in parallel: set down_revision to "0011" once it lands)
+Revises: 0011
 """
 
 from __future__ import annotations

@@ -195,3 +195,24 @@ def test_resuming_rotates_the_token_and_keeps_the_conversation(widget: WidgetWor
     resumed = v.start().json()
     assert resumed["conversation_id"] == conversation and resumed["last_seq"] == 1
     assert resumed["token"] != first_token
+
+
+def test_replies_sent_while_the_socket_was_down_arrive_once_in_order_on_reconnect(widget: WidgetWorld) -> None:
+    v = widget.visitor()
+    v.start()
+    v.send("hi", "client-0001")
+    drain_jobs(widget.runtime)
+    cursor = v.history().json()["last_seq"]
+    socket_url = f"/widget/v1/socket?inbox={widget.inbox_id}"
+    with widget.http.websocket_connect(socket_url, headers={"Origin": v.origin}) as ws:
+        ws.send_json({"type": "auth", "token": v.token})
+        assert ws.receive_json() == {"type": "ready"}
+    for text in ("one", "two", "three"):  # the socket is gone: nobody hears the hints
+        _agent_replies(widget, text)
+        drain_jobs(widget.runtime, include_delayed=True)
+    with widget.http.websocket_connect(socket_url, headers={"Origin": v.origin}) as ws:
+        ws.send_json({"type": "auth", "token": v.token})
+        assert ws.receive_json() == {"type": "ready"}  # the page catches up by cursor on every ready
+        caught_up = v.history(after=cursor).json()["messages"]
+    assert [m["body_text"] for m in caught_up] == ["one", "two", "three"]
+    assert v.history(after=caught_up[-1]["seq"]).json()["messages"] == []
