@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from sqlalchemy import select
 
+from core.cli import admin as admin_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
 from core.cli.context import command_runtime, fail
@@ -190,6 +191,7 @@ def build_cli(registry: Registry) -> typer.Typer:
 
     for register in registry.cli_groups:
         register(app)
+    admin_cmd.register(app, registry)  # after plugins: `inbox set` joins their `inbox` group
     return app
 
 
