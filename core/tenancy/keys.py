@@ -15,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -34,10 +35,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_GRACE = timedelta(days=7)
 
 
+KeyStatusName = Literal["active", "expired", "revoked"]
+
+
 class KeyStatus:
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+    ACTIVE: KeyStatusName = "active"
+    EXPIRED: KeyStatusName = "expired"
+    REVOKED: KeyStatusName = "revoked"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def key_status(key: ApiKey, *, now: datetime | None = None) -> str:
+def key_status(key: ApiKey, *, now: datetime | None = None) -> KeyStatusName:
     now = now or datetime.now(UTC)
     if key.revoked_at is not None and key.revoked_at <= now:
         return KeyStatus.REVOKED

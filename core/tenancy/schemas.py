@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.tenancy.imap_models import ImapAfterAction, ImapTls
-from core.tenancy.keys import key_status
+from core.tenancy.keys import KeyStatusName, key_status
 from core.tenancy.models import AgentRole, ApiKey, ApiKeyScope, ReplyMode
 
 _ORM = ConfigDict(from_attributes=True)
@@ -50,7 +50,7 @@ class ApiKeyPublic(BaseModel):
     name: str
     prefix: str = Field(description="public part of the key; names it in lists and the audit log")
     scope: ApiKeyScope
-    status: Literal["active", "expired", "revoked"]
+    status: KeyStatusName
     created_at: datetime
     last_used_at: datetime | None = Field(description="to the minute")
     expires_at: datetime | None
@@ -58,7 +58,7 @@ class ApiKeyPublic(BaseModel):
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyPublic:
-        return cls(id=key.id, name=key.name, prefix=key.prefix, scope=key.scope, status=key_status(key),  # type: ignore[arg-type]
+        return cls(id=key.id, name=key.name, prefix=key.prefix, scope=key.scope, status=key_status(key),
                    created_at=key.created_at, last_used_at=key.last_used_at, expires_at=key.expires_at,
                    revoked_at=key.revoked_at)
 
