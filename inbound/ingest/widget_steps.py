@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -24,6 +24,7 @@ from core.tickets import drafts, held, service
 from core.tickets.events import DomainEvent
 from core.tickets.models import (
     ActorKind,
+    Attachment,
     Channel,
     Direction,
     Message,
@@ -43,24 +44,38 @@ THREAD_RULE = "widget-conversation"
 
 
 @dataclass(frozen=True)
+class WidgetFile:
+    """An uploaded file the message refers to: its bytes are already in the blob store by sha256."""
+
+    sha256: str
+    size: int
+    content_type: str  # sniffed from the bytes at upload, never the browser's claim
+    filename: str
+
+
+@dataclass(frozen=True)
 class WidgetPayload:
-    """What the API stored raw (JSON): the visitor's words and who they said they are."""
+    """What the API stored raw (JSON): the visitor's words, files, and who they said they are."""
 
     conversation_id: uuid.UUID
     client_message_id: str
     text: str
     name: str | None = None
     email: str | None = None
+    files: tuple[WidgetFile, ...] = ()
 
     def to_bytes(self) -> bytes:
         return json.dumps({"conversation_id": str(self.conversation_id), "client_message_id": self.client_message_id,
-                           "text": self.text, "name": self.name, "email": self.email}).encode()
+                           "text": self.text, "name": self.name, "email": self.email,
+                           "files": [asdict(f) for f in self.files]}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WidgetPayload:
         obj = json.loads(data)
+        files = tuple(WidgetFile(str(f["sha256"]), int(f["size"]), str(f["content_type"]), str(f["filename"]))
+                      for f in obj.get("files") or ())
         return cls(uuid.UUID(obj["conversation_id"]), str(obj["client_message_id"]), str(obj["text"]),
-                   obj.get("name"), obj.get("email"))
+                   obj.get("name"), obj.get("email"), files)
 
 
 @dataclass
@@ -174,9 +189,18 @@ def run_widget(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessRe
     return _write(deps, session, raw, ctx)
 
 
-def _subject(text: str) -> str:
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+def _subject(payload: WidgetPayload) -> str:
+    first = next((line.strip() for line in payload.text.splitlines() if line.strip()), "")
+    if not first and payload.files:
+        first = payload.files[0].filename
     return f"Web chat: {first[:80]}" if first else "Web chat"
+
+
+def _store_files(session: Session, tenant_id: uuid.UUID, message: Message, files: tuple[WidgetFile, ...]) -> None:
+    """The same `attachments` rows as mail, so the Slack thread post lists them the same way."""
+    for f in files:
+        session.add(Attachment(tenant_id=tenant_id, message_id=message.id, filename=f.filename[:500],
+                               content_type=f.content_type[:200], size=f.size, sha256=f.sha256))
 
 
 def _write(deps: IngestDeps, session: Session, raw: RawInbound, ctx: WidgetIngest) -> ProcessResult:
@@ -196,7 +220,7 @@ def _write(deps: IngestDeps, session: Session, raw: RawInbound, ctx: WidgetInges
     events: list[DomainEvent]
     if ctx.ticket is None:
         opened = service.open_ticket(
-            session=session, tenant_id=ctx.tenant_id, inbox_id=ctx.inbox_id, subject=_subject(payload.text),
+            session=session, tenant_id=ctx.tenant_id, inbox_id=ctx.inbox_id, subject=_subject(payload),
             channel=Channel.WIDGET, contact_id=contact.id if contact else None, actor=actor, first_message=new,
             linked_ticket_id=ctx.linked_ticket_id,
         )
@@ -209,6 +233,7 @@ def _write(deps: IngestDeps, session: Session, raw: RawInbound, ctx: WidgetInges
         events += drafts.supersede_pending(session=session, ticket=ticket)
     assert isinstance(message, Message)
     session.flush()
+    _store_files(session, ctx.tenant_id, message, payload.files)
     transcript = session.execute(
         select(WidgetMessage).where(WidgetMessage.conversation_id == conversation.id,
                                     WidgetMessage.client_message_id == payload.client_message_id)

@@ -18,11 +18,13 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, R
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from core.blobs import BlobStore
 from core.db.session import system_scope, tenant_scope
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tenancy.models import Inbox
-from inbound.widget import limits, service, tokens
+from inbound.ingest.widget_steps import WidgetFile
+from inbound.widget import limits, service, tokens, uploads
 from inbound.widget.config import WidgetConfig, parse_origin
 from inbound.widget.models import WidgetConversation
 from inbound.widget.schemas import (
@@ -185,12 +187,28 @@ def post_message(
         conversation = _current(service.lock_conversation(session=session, conversation_id=who.claims.conversation_id),
                                 who.claims)
         row, created = service.post_visitor_message(
-            session=session, conversation=conversation, client_message_id=body.client_message_id, text=body.text
+            session=session, conversation=conversation, client_message_id=body.client_message_id, text=body.text,
+            files=attached_files(request, who, body.attachments),
         )
         public = WidgetMessagePublic.model_validate(row)
     if not created:
         response.status_code = 200
     return public
+
+
+def attached_files(request: Request, who: Visitor, refs: list[str]) -> tuple[WidgetFile, ...]:
+    """The files a message refers to: refs signed by us for this conversation, blobs present."""
+    blobs = BlobStore.from_settings(runtime_of(request).settings)
+    files: list[WidgetFile] = []
+    for value in refs:
+        try:
+            ref = uploads.verify_ref(key_of(request.app), value, conversation_id=who.claims.conversation_id)
+        except uploads.UploadRefError as exc:
+            raise WidgetRefused(400, str(exc)) from None
+        if not blobs.path(ref.sha256).exists():
+            raise WidgetRefused(400, "that attachment is gone: upload the file again")
+        files.append(WidgetFile(ref.sha256, ref.size, ref.content_type, ref.filename))
+    return tuple(files)
 
 
 @router.get("/messages", response_model=HistoryPage)
@@ -206,7 +224,7 @@ def get_history(
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    from inbound.widget import pages, socket
+    from inbound.widget import pages, socket, upload_routes
 
     @app.exception_handler(WidgetRefused)
     async def _refused(_: Request, exc: WidgetRefused) -> JSONResponse:
@@ -221,5 +239,6 @@ def mount(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"error": str(exc)}, status_code=403)
 
     app.include_router(router)
+    app.include_router(upload_routes.router)
     app.include_router(pages.router)
     app.include_router(socket.router)

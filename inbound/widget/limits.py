@@ -27,6 +27,7 @@ class Limit:
 
 MESSAGE_LIMITS = (Limit("token", 20), Limit("ip", 120), Limit("inbox", 1200))
 START_LIMITS = (Limit("ip", 30), Limit("inbox", 600))
+UPLOAD_LIMITS = (Limit("token", 10), Limit("ip", 60), Limit("inbox", 600))
 
 
 class RateLimitedError(Exception):

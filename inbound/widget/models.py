@@ -11,8 +11,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, TenantOwned, new_id, str_enum, utcnow_column
@@ -65,4 +67,6 @@ class WidgetMessage(TenantOwned, Base):
     raw_inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("raw_inbound.id"))
     # The ticket message: set by ingest for a visitor message, at once for an agent reply.
     message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("messages.id", ondelete="SET NULL"))
+    # What the visitor sees of their files ({"filename", "content_type", "size"}); `attachments` rows are the truth.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = utcnow_column()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inbound.widget.models import WidgetAuthor
+from inbound.widget.uploads import MAX_PER_MESSAGE
 
 MAX_TEXT = 5000  # characters: a chat message, not a document (attachments go through uploads)
 
@@ -33,7 +34,25 @@ class ConversationPublic(BaseModel):
 
 class WidgetMessageCreate(BaseModel):
     client_message_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = Field(default="", max_length=MAX_TEXT)
+    # Refs answered by POST /attachments (signed, bound to this conversation).
+    attachments: list[str] = Field(default_factory=list, max_length=MAX_PER_MESSAGE)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WidgetMessageCreate:
+        if not self.text.strip() and not self.attachments:
+            raise ValueError("a message needs text or an attachment")
+        return self
+
+
+class AttachmentPublic(BaseModel):
+    filename: str
+    content_type: str
+    size: int
+
+
+class UploadPublic(AttachmentPublic):
+    ref: str  # send it in the next message's `attachments`
 
 
 class WidgetMessagePublic(BaseModel):
@@ -44,6 +63,7 @@ class WidgetMessagePublic(BaseModel):
     author_name: str | None
     body_text: str
     client_message_id: str | None
+    attachments: list[AttachmentPublic] = []
     created_at: datetime
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import UserError
 from inbound.ingest.accept import store_raw
-from inbound.ingest.widget_steps import SOURCE, WidgetPayload
+from inbound.ingest.widget_steps import SOURCE, WidgetFile, WidgetPayload
 from inbound.widget.config import IdentityMode, WidgetConfig
 from inbound.widget.models import WidgetAuthor, WidgetConversation, WidgetMessage
 
@@ -86,7 +86,7 @@ def lock_conversation(*, session: Session, conversation_id: uuid.UUID) -> Widget
 def append_transcript(
     *, session: Session, conversation: WidgetConversation, author: WidgetAuthor, text: str,
     author_name: str | None, client_message_id: str | None = None, raw_inbound_id: uuid.UUID | None = None,
-    message_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None, files: tuple[WidgetFile, ...] = (),
 ) -> WidgetMessage:
     """The next transcript row; the caller holds the conversation's row lock (seq = commit order)."""
     conversation.last_seq += 1
@@ -94,6 +94,7 @@ def append_transcript(
         tenant_id=conversation.tenant_id, conversation_id=conversation.id, seq=conversation.last_seq, author=author,
         author_name=author_name, body_text=text, client_message_id=client_message_id,
         raw_inbound_id=raw_inbound_id, message_id=message_id, created_at=datetime.now(UTC),
+        attachments=[{"filename": f.filename, "content_type": f.content_type, "size": f.size} for f in files],
     )
     session.add(row)
     session.flush()
@@ -101,7 +102,8 @@ def append_transcript(
 
 
 def post_visitor_message(
-    *, session: Session, conversation: WidgetConversation, client_message_id: str, text: str
+    *, session: Session, conversation: WidgetConversation, client_message_id: str, text: str,
+    files: tuple[WidgetFile, ...] = (),
 ) -> tuple[WidgetMessage, bool]:
     """Store a visitor message once: (row, True) when new, (the first row, False) for a retry."""
     existing = session.execute(
@@ -110,7 +112,7 @@ def post_visitor_message(
     ).scalar_one_or_none()
     if existing is not None:
         return existing, False
-    payload = WidgetPayload(conversation.id, client_message_id, text, conversation.name, conversation.email)
+    payload = WidgetPayload(conversation.id, client_message_id, text, conversation.name, conversation.email, files)
     accepted = store_raw(
         session=session, tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id, source=SOURCE,
         payload=payload.to_bytes(), idempotency_key=f"widget:{conversation.id}:{client_message_id}",
@@ -119,6 +121,7 @@ def post_visitor_message(
     row = append_transcript(
         session=session, conversation=conversation, author=WidgetAuthor.VISITOR, text=text,
         author_name=conversation.name, client_message_id=client_message_id, raw_inbound_id=accepted.raw_id,
+        files=files,
     )
     return row, True
 

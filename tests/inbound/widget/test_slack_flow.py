@@ -3,6 +3,7 @@ visitor's history (the same undo window and delivery path as mail, through `widg
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import update
@@ -40,3 +41,16 @@ def test_a_widget_ticket_card_says_web_chat_and_the_agent_reply_reaches_the_visi
     assert [(m["author"], m["body_text"]) for m in v.history().json()["messages"]] == [
         ("visitor", "Where is my parcel?"), ("agent", "It ships today"),
     ]
+
+
+def test_a_visitor_upload_is_listed_in_the_slack_thread_like_a_mail_attachment(world: SlackWorld) -> None:  # noqa: F811
+    v = _visitor(world)
+    v.start()
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    ref = world.http.post("/widget/v1/attachments", files={"file": ("broken-box.png", png, "image/png")},
+                          headers=v.headers()).json()["ref"]
+    world.http.post("/widget/v1/messages", json={"client_message_id": "client-0001", "text": "It came like this",
+                                                 "attachments": [ref]}, headers=v.headers())
+    drain_jobs(world.runtime)
+    posted = json.dumps(world.fake.messages(channel=CHANNEL))
+    assert "broken-box.png (108 B)" in posted
