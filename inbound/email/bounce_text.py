@@ -26,37 +26,39 @@ _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-
 # A notice is a few KB; what follows a huge one is not read.
 _MAX_NOTICE = 64 * 1024
 _ADDRESS = re.compile(_ADDR)
+# Possessive runs ("*+") wherever two neighbouring runs share characters: the leading
+# "[ \t]*[-=*_ ]*[ \t]*" was cubic on a line of spaces. Same language as before.
 _ORIGINAL_STARTS = re.compile(
-    r"^[ \t]*[-=*_ ]*[ \t]*(below this line is a copy of the message|"
-    r"(the )?original message( (follows|as received|details|headers|text)[^\n]*|[ \t]*[-=*_:]*[ \t]*$)|"
+    r"^[ \t]*+[-=*_ ]*+[ \t]*+(below this line is a copy of the message|"
+    r"(the )?original message( (follows|as received|details|headers|text)[^\n]*|[ \t]*+[-=*_:]*+[ \t]*+$)|"
     r"this is a copy of the message|unsent message below|start of returned message|returned mail\b|"
     r"attachment is a copy of the message|text of the original message|the message that caused this error)"
     r"|^(Received|Return-Path|Return-path): ",
     re.I | re.M,
 )
 _LINE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("recipient-line", re.compile(rf"^[ \t]*(?:\*[ \t]*)?[<\[]({_ADDR})[>\]][ \t]*(\([^)\n]*\))?[ \t]*:", re.M)),
-    ("address-colon", re.compile(rf"^[ \t]*<?({_ADDR})>?:[ \t]*$", re.M)),
-    ("exchange", re.compile(rf"^[ \t]*(?:[^\n]*?SMTP=)?({_ADDR});?[ \t]+on[ \t]+\w{{3}}", re.M)),
+    ("recipient-line", re.compile(rf"^[ \t]*+(?:\*[ \t]*+)?[<\[]({_ADDR})[>\]][ \t]*+(\([^)\n]*\))?[ \t]*+:", re.M)),
+    ("address-colon", re.compile(rf"^[ \t]*+<?({_ADDR})>?:[ \t]*+$", re.M)),
+    ("exchange", re.compile(rf"^[ \t]*+(?:[^\n]*?SMTP=)?({_ADDR});?[ \t]++on[ \t]++\w{{3}}", re.M)),
 )
 _PHRASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Sendmail names the alias the sender used after the address it expanded to.
     ("expanded-from", re.compile(rf"^[ \t]*\(expanded from:?\s*<?({_ADDR})>?\)[ \t]*$", re.I | re.M)),
     ("addressed-to", re.compile(rf"addressed(?: to)?,?[ \t]+['\"<]?({_ADDR})", re.I)),
-    ("message-to", re.compile(rf"your message to:?\s+<?({_ADDR})>?\s+(was|could|has|is)", re.I)),
+    ("message-to", re.compile(rf"your message to:?\s++<?({_ADDR})>?\s++(was|could|has|is)", re.I)),
     ("not-delivered-to", re.compile(rf"(?:not|could not be|couldn't be) delivered to:?\s+<?({_ADDR})>?", re.I)),
     ("attempts", re.compile(rf"delivery failed(?: \d+ attempts)?:\s*<?({_ADDR})", re.I)),
     ("undeliverable-to", re.compile(rf"undeliverable (?:to|for):?\s*<?({_ADDR})", re.I)),
     (
         "sendmail",
         re.compile(
-            rf"<?({_ADDR})>?\.\.\.\s+(user unknown|no such|unknown|mailbox|host unknown|refused|deferred)", re.I
+            rf"<?({_ADDR})>?\.\.\.\s++(user unknown|no such|unknown|mailbox|host unknown|refused|deferred)", re.I
         ),
     ),
     (
         "user-unknown",
         re.compile(
-            rf"(?:user unknown|unknown user|no such user|invalid recipient|mailbox unavailable)[:\s]+<?({_ADDR})", re.I
+            rf"(?:user unknown|unknown user|no such user|invalid recipient|mailbox unavailable)[:\s]++<?({_ADDR})", re.I
         ),
     ),
 )
@@ -69,9 +71,9 @@ _INTRO = re.compile(
     r"could not be delivered to the following recipients",
     re.I,
 )
-_LIST_ITEM = re.compile(rf"^[ \t]*(?:>[ \t]*)?(?:[^\s@]*SMTP=|<)?({_ADDR})>?[;,:]?(?:[ \t]|$)", re.M)
-_BARE_NAME = re.compile(r"^[ \t]+([A-Za-z0-9._-]{1,64})[ \t]*$", re.M)
-_HEADERISH = re.compile(r"^\s*>?\s*(to|from|cc|subject|message-id|sent|date|reply-to|sender)\s*:", re.I)
+_LIST_ITEM = re.compile(rf"^[ \t]*+(?:>[ \t]*+)?(?:[^\s@]*SMTP=|<)?({_ADDR})>?[;,:]?(?:[ \t]|$)", re.M)
+_BARE_NAME = re.compile(r"^[ \t]++([A-Za-z0-9._-]{1,64})[ \t]*+$", re.M)
+_HEADERISH = re.compile(r"^\s*+>?\s*+(to|from|cc|subject|message-id|sent|date|reply-to|sender)\s*+:", re.I)
 _IGNORED_LOCALS = frozenset({"postmaster", "mailer-daemon", "mailer_daemon", "abuse", "hostmaster"})
 _TEMPORARY = re.compile(
     r"\bwarning\b|\bdelayed\b|delivery delay|not yet been delivered|will (continue to )?(re)?try|"
@@ -143,11 +145,13 @@ def scan_notice(
 def _listed(text: str, reporting_domain: str | None) -> list[tuple[int, str, str]]:
     """Addresses listed one per line after an intro sentence, until a blank gap."""
     found: list[tuple[int, str, str]] = []
+    seen: set[int] = set()
     for intro in _INTRO.finditer(text):
         block_start = text.find("\n", intro.end())
-        if block_start < 0:
-            continue
-        block = _list_block(text[block_start + 1 :])
+        if block_start < 0 or block_start in seen:
+            continue  # intros on one line share their list: read it once
+        seen.add(block_start)
+        block = _list_block(text, block_start + 1)
         for item in _LIST_ITEM.finditer(block):
             found.append((block_start + 1 + item.start(1), item.group(1), "list"))
         bare = _BARE_NAME.findall(block)
@@ -158,9 +162,15 @@ def _listed(text: str, reporting_domain: str | None) -> list[tuple[int, str, str
     return found
 
 
-def _list_block(rest: str) -> str:
-    """The lines after an intro, up to the first blank line after some content."""
-    lines = rest.split("\n")[:40]
+def _list_block(text: str, start: int) -> str:
+    """The lines from ``start``, up to the first blank line after some content (at
+    most 40 lines: split from ``start`` only, not the whole rest of the notice)."""
+    lines: list[str] = []
+    while len(lines) < 40 and start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        lines.append(text[start:end])
+        start = end + 1
     out: list[str] = []
     seen_content = False
     for line in lines:

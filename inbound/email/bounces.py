@@ -23,7 +23,8 @@ from inbound.email.bounce_text import is_failure_notice, looks_temporary, normal
 from inbound.email.charsets import decode_bytes
 from inbound.email.headers import parse_msg_ids
 from inbound.email.model import ParsedEmail
-from inbound.email.parts import iter_parts
+from inbound.email.parse import mime_tree
+from inbound.email.parts import MAX_PARTS, iter_parts
 from inbound.email.sanitize import html_to_text
 
 _DAEMON_LOCAL = re.compile(
@@ -50,14 +51,15 @@ def detect_bounce(parsed: ParsedEmail, raw: bytes) -> BounceReport | None:
     """A report when ``parsed`` is a delivery failure or delay notice, else None."""
     if not _looks_like_bounce(parsed):
         return None
-    message = email.message_from_bytes(raw)
-    parts = iter_parts(message)
+    # The tree parse_email read (same caps); None when it read the headers only.
+    message = mime_tree(raw)
+    parts = iter_parts(message) if message is not None else []
     original_id = _original_message_id(parts)
     dsn = _from_dsn(parts)
     if dsn is not None and dsn[0]:
         recipients, permanent = dsn
         return BounceReport(recipients, permanent, original_id, "dsn")
-    notice = _notice_text(message) or parsed.text
+    notice = (_notice_text(message) if message is not None else "") or parsed.text
     found = scan_notice(notice, ignore=_parties(parsed), reporting_domain=_reporting_domain(parsed))
     if found is not None:
         recipients, detector = found
@@ -203,7 +205,9 @@ def _original_message_id(parts: list[Message]) -> str | None:
 
 def _id_in_text(text: str) -> str | None:
     """Message-ID of an original message quoted inline after the notice."""
-    match = re.search(r"^>?\s*Message-ID:\s*(<[^>\r\n]+>)", text, re.I | re.M)
+    # Blanks before the field stay on its line: "^>?\s*" ran across every following
+    # blank line from each line start (quadratic on a text of empty lines).
+    match = re.search(r"^>?[^\S\r\n]*+Message-ID:\s*+(<[^>\r\n]+>)", text, re.I | re.M)
     return parse_msg_ids(match.group(1))[0] if match and parse_msg_ids(match.group(1)) else None
 
 
@@ -212,8 +216,10 @@ def _notice_text(message: Message) -> str:
     returned message (a message/rfc822 part is not descended into)."""
     stack = [message]
     texts: list[str] = []
-    while stack:
+    walked = 0
+    while stack and walked < MAX_PARTS:
         part = stack.pop()
+        walked += 1
         payload = part.get_payload()
         if part.get_content_maintype() == "multipart" and isinstance(payload, list):
             stack.extend(p for p in reversed(payload) if isinstance(p, Message))

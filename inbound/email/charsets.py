@@ -62,6 +62,9 @@ _NOT_CHARSETS = frozenset(
     {"idna", "punycode", "raw-unicode-escape", "unicode-escape", "undefined", "charmap", "mbcs", "oem"}
 )
 
+# IANA charset names are at most 40 characters; a longer label names nothing (and a
+# megabyte one would be normalised by every codecs.lookup).
+_MAX_LABEL = 64
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]{1,40})""", re.I)
 
 
@@ -83,6 +86,8 @@ def normalise_label(label: str | None) -> str:
 
 def resolve(label: str) -> tuple[str, ...] | None:
     """Codecs to try for ``label`` in order, or None when no usable codec exists."""
+    if len(label) > _MAX_LABEL:
+        return None
     if label in _SUPERSETS:
         return _SUPERSETS[label]
     for candidate in (label, label.removeprefix("x-"), label.removeprefix("cs")):

@@ -69,7 +69,9 @@ def _decode_encoded_words(text: str) -> tuple[str, list[str]]:
         return text, []
     defects: list[str] = []
     out: list[str] = []
-    pending: list[tuple[str, bytes]] = []  # (charset, bytes) runs awaiting decoding
+    # (charset, bytes) runs awaiting decoding; grown in place: joining immutable bytes
+    # was quadratic (200,000 adjacent words took 13 s).
+    pending: list[tuple[str, bytearray]] = []
     pos = 0
     for match in _ENCODED_WORD.finditer(text):
         between = text[pos : match.start()]
@@ -83,9 +85,9 @@ def _decode_encoded_words(text: str) -> tuple[str, list[str]]:
             defects.append("bad-encoded-word")
             out.append(match.group(0))
         elif pending and pending[-1][0] == charset.lower():
-            pending[-1] = (pending[-1][0], pending[-1][1] + data)
+            pending[-1][1].extend(data)
         else:
-            pending.append((charset.lower(), data))
+            pending.append((charset.lower(), bytearray(data)))
         pos = match.end()
     _flush(pending, out, defects)
     out.append(text[pos:])
@@ -102,9 +104,9 @@ def _decode_word_payload(encoding: str, payload: str) -> bytes | None:
         return None
 
 
-def _flush(pending: list[tuple[str, bytes]], out: list[str], defects: list[str]) -> None:
+def _flush(pending: list[tuple[str, bytearray]], out: list[str], defects: list[str]) -> None:
     for charset, data in pending:
-        decoded = decode_bytes(data, charset)
+        decoded = decode_bytes(bytes(data), charset)
         defects.extend(decoded.defects)
         out.append(decoded.text)
     pending.clear()

@@ -23,8 +23,21 @@ from inbound.email.model import ParsedAttachment
 # Deeper nesting than this is an attack, not mail (mail-parser guards the parser
 # itself; this guards our own walk).
 MAX_DEPTH = 64
+# Real mail has a few dozen parts and attachments (the largest in our corpora: 30
+# parts, 8 attachments); beyond these it is an attack on whoever walks the tree.
+# Parts past MAX_PARTS are not walked; attachments past MAX_ATTACHMENTS are dropped
+# (the raw message is stored whole elsewhere). Both are recorded as defects.
+MAX_PARTS = 1000
+MAX_ATTACHMENTS = 250
 _MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: same names on every machine
-_UUENCODE_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t]*$", re.M | re.S)
+# "begin" and "end" lines are looked up separately: the single pattern
+# "^begin …\n(.*?)^end" rescanned the rest of the text from every unterminated
+# "begin" line (quadratic: thousands of "begin 644 x" lines never finished).
+_UUENCODE_BEGIN = re.compile(r"^begin [0-7]{3,4} ([^\r\n]+)\r?\n", re.M)
+_UUENCODE_END = re.compile(r"^end[ \t]*+$", re.M)
+# A "--token" line followed by a header line; the token is checked in Python
+# (``_boundary_token``): a lazy token next to "[ \t]*" cost 70 steps per character.
+_BOUNDARY_LINE = re.compile(r"^--([^\r\n\"]+)\r?\n(?=[A-Za-z0-9-]{1,76}:)", re.M)
 _SKIPPED_TYPES = frozenset({"text/x-amp-html"})  # AMP for Email: a third rendering, never shown
 
 
@@ -36,41 +49,74 @@ class Extracted:
     html: list[str] = field(default_factory=list)
     attachments: list[ParsedAttachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    dropped_attachments: int = 0
+
+    def keeps_attachment(self) -> bool:
+        """Whether one more attachment is kept (MAX_ATTACHMENTS); a dropped one is
+        only counted, never decoded."""
+        if len(self.attachments) < MAX_ATTACHMENTS:
+            return True
+        self.dropped_attachments += 1
+        return False
 
 
 def extract(message: Message, *, hint: str | None) -> Extracted:
-    """Collect body texts and attachments of ``message`` (iteratively, depth-capped)."""
+    """Collect body texts and attachments of ``message`` (iteratively, capped in
+    depth, parts walked and attachments kept)."""
     out = Extracted()
     stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
+    walked = 0
     while stack:
         part, depth, inside_attachment = stack.pop()
         if depth > MAX_DEPTH:
             out.defects.append("mime-too-deep")
             continue
+        walked += 1
+        if walked > MAX_PARTS:
+            out.defects.append(f"too-many-parts:{max(tree_shape(message)[0], walked)}>{MAX_PARTS}")
+            break
         children = _children(part, out)
         if children is None:
             _leaf(part, out, hint=hint, inside_attachment=inside_attachment)
             continue
         if part.get_content_maintype() == "message" and _is_attachment(part):
-            out.attachments.append(_message_attachment(part, children, out))
+            if out.keeps_attachment():
+                out.attachments.append(_message_attachment(part, children, out))
             continue
         attached = inside_attachment or part.get_content_disposition() == "attachment"
         stack.extend((child, depth + 1, attached) for child in reversed(children))
+    if out.dropped_attachments:
+        total = len(out.attachments) + out.dropped_attachments
+        out.defects.append(f"too-many-attachments:{total}>{MAX_ATTACHMENTS}")
     return out
 
 
 def iter_parts(message: Message) -> list[Message]:
-    """Every part of ``message``, depth-first, without recursion (``Message.walk``
-    recurses and a hostile nesting depth would exhaust the stack)."""
+    """The first MAX_PARTS parts of ``message``, depth-first, without recursion
+    (``Message.walk`` recurses and a hostile nesting depth would exhaust the stack)."""
     found: list[Message] = []
     stack: list[tuple[Message, int]] = [(message, 0)]
-    while stack:
+    while stack and len(found) < MAX_PARTS:
         part, depth = stack.pop()
         found.append(part)
         payload = part.get_payload()
         if isinstance(payload, list) and depth < MAX_DEPTH:
             stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
     return found
+
+
+def tree_shape(message: Message) -> tuple[int, int]:
+    """(parts, deepest nesting) of the parsed tree (cheap: nothing is decoded)."""
+    count = deepest = 0
+    stack = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return count, deepest
 
 
 def _children(part: Message, out: Extracted) -> list[Message] | None:
@@ -95,15 +141,23 @@ def _recover_boundary(part: Message, payload: str) -> list[Message] | None:
     Bulk mailers have been seen declaring one boundary and using another; the first
     ``--token`` line followed by a header line is taken as the boundary in use.
     """
-    match = re.search(r"^--([^\r\n\"]{1,70}?)[ \t]*\r?\n(?=[A-Za-z0-9-]{1,76}:)", payload, re.M)
-    if not match:
+    token = next((t for t in map(_boundary_token, _BOUNDARY_LINE.finditer(payload)) if t), None)
+    if token is None:
         return None
-    head = f'Content-Type: {part.get_content_type()}; boundary="{match.group(1)}"\n\n'
+    head = f'Content-Type: {part.get_content_type()}; boundary="{token}"\n\n'
     reparsed = message_from_bytes(head.encode("ascii", "replace") + payload.encode("utf-8", "surrogateescape"))
     children = reparsed.get_payload()
     if not isinstance(children, list):
         return None
     return [p for p in children if isinstance(p, Message)]
+
+
+def _boundary_token(match: re.Match[str]) -> str | None:
+    """The boundary a "--token" line names (1 to 70 characters, RFC 2046 §5.1.1),
+    trailing blanks aside; None when the line names none."""
+    line = match.group(1)
+    token = line.rstrip(" \t") or line[:1]
+    return token if len(token) <= 70 else None
 
 
 def _recover_epilogue(part: Message) -> list[Message]:
@@ -118,10 +172,12 @@ def _recover_epilogue(part: Message) -> list[Message]:
     if not boundary or not epilogue or f"--{boundary}" not in epilogue:
         return []
     parts: list[Message] = []
-    for chunk in re.split(rf"^--{re.escape(boundary)}(?:--)?[ \t]*\r?$", epilogue, flags=re.M):
+    for chunk in re.split(rf"^--{re.escape(boundary)}(?:--)?[ \t]*+\r?$", epilogue, flags=re.M):
         chunk = chunk.lstrip("\r\n")
-        if re.match(r"[A-Za-z0-9-]+:", chunk):
+        if re.match(r"[A-Za-z0-9-]++:", chunk):
             parts.append(message_from_bytes(chunk.encode("utf-8", "surrogateescape")))
+            if len(parts) > MAX_PARTS:
+                break  # the walk stops there anyway
     return parts
 
 
@@ -142,7 +198,8 @@ def _leaf(part: Message, out: Extracted, *, hint: str | None, inside_attachment:
         return
     named = _is_attachment(part)
     if named or not is_text_body:
-        out.attachments.append(_attachment(part, out, hint=hint, index=len(out.attachments)))
+        if out.keeps_attachment():
+            out.attachments.append(_attachment(part, out, hint=hint, index=len(out.attachments)))
     if is_text_body and (not named or disposition == "inline"):
         _body_text(part, out, hint=hint, html=ctype == "text/html")
 
@@ -185,22 +242,31 @@ def _extract_uuencoded(text: str, out: Extracted) -> str:
     and old list software still send attachments this way, outside MIME)."""
     if "begin " not in text:
         return text
+    kept: list[str] = []
+    pos = 0
+    while (begin := _UUENCODE_BEGIN.search(text, pos)) is not None:
+        end = _UUENCODE_END.search(text, begin.end())
+        if end is None:
+            break  # no "end" line after this "begin": none after any later one either
+        if out.keeps_attachment():
+            out.attachments.append(_uudecoded(begin.group(1), text[begin.end() : end.start()], out))
+        kept.append(text[pos : begin.start()])
+        pos = end.end()
+    return "".join(kept) + text[pos:]
 
-    def lift(match: re.Match[str]) -> str:
-        data = bytearray()
-        for line in match.group(2).splitlines():
-            if not line.strip() or line.strip() == "`":
-                continue
-            try:
-                data += binascii.a2b_uu(line)
-            except binascii.Error:
-                out.defects.append("bad-uuencode-line")
-        name = _safe_filename(match.group(1).strip()) or f"attachment-{len(out.attachments) + 1}"
-        ctype = _MIME_TYPES.guess_type(name)[0] or "application/octet-stream"
-        out.attachments.append(ParsedAttachment(name, ctype, bytes(data), None, False))
-        return ""
 
-    return _UUENCODE_BLOCK.sub(lift, text)
+def _uudecoded(name: str, body: str, out: Extracted) -> ParsedAttachment:
+    data = bytearray()
+    for line in body.splitlines():
+        if not line.strip() or line.strip() == "`":
+            continue
+        try:
+            data += binascii.a2b_uu(line)
+        except (binascii.Error, ValueError):  # ValueError: a non-ASCII character in the line
+            out.defects.append("bad-uuencode-line")
+    filename = _safe_filename(name.strip()) or f"attachment-{len(out.attachments) + 1}"
+    ctype = _MIME_TYPES.guess_type(filename)[0] or "application/octet-stream"
+    return ParsedAttachment(filename, ctype, bytes(data), None, False)
 
 
 def _attachment(part: Message, out: Extracted, *, hint: str | None, index: int) -> ParsedAttachment:

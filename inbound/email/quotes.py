@@ -17,19 +17,36 @@ Line-based heuristics, in this order:
 Forwarded messages ("---------- Forwarded message ---------") are *not* history:
 a customer forwarding a thread to support is asking about what they forwarded.
 If stripping would leave nothing, the text is returned whole.
+
+Bounded work on hostile text (one 100 KB line of spaces once froze a worker): every
+pattern is linear (no two adjacent quantifiers can trade characters; where they
+could, the first is possessive, ``*+``), whole-line markers are only tried on lines of
+at most ``_MAX_MARKER_LINE`` characters, and only the first ``_MAX_EXAMINED_CHARS`` of
+a text are examined: past that, only a history marker inside them can cut, otherwise
+the text is kept whole.
 """
 
 from __future__ import annotations
 
 import re
 
+# Replies worth stripping are short; quoted history past this is cut at its first
+# marker, and a text with no marker in its first 256 KB is shown as it came (the
+# patterns are linear, so this bounds the whole heuristic, not one regex).
+_MAX_EXAMINED_CHARS = 256 * 1024
+# Whole-line markers ("-----Original Message-----", "-- ", "Sent from my iPhone")
+# are short; longer lines are text.
+_MAX_MARKER_LINE = 1000
+# A From display name plus address; the rest of a giant header says nothing more.
+_MAX_SENDER_CHARS = 1000
+
 _ORIGINAL_MESSAGE = re.compile(
-    r"^\s*[-_=*~]*\s*(original message|original-message|ursprüngliche nachricht|"
+    r"^\s*+[-_=*~]*+\s*+(original message|original-message|ursprüngliche nachricht|"
     r"originalnachricht|message d'origine|mensaje original|messaggio originale|"
     r"mensagem original|oorspronkelijk bericht|originalmeddelande|oprindelig meddelelse|"
     r"opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|původní zpráva|"
     r"исходное сообщение|eredeti üzenet|orijinal mesaj|原始邮件|原始郵件|元のメッセージ)"
-    r"\s*[-_=*~]*\s*$",
+    r"\s*+[-_=*~]*+\s*+$",
     re.I,
 )
 _FORWARDED = re.compile(
@@ -37,7 +54,8 @@ _FORWARDED = re.compile(
     r"mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|пересылаемое сообщение",
     re.I,
 )
-_LABEL = r"^\s*\*?\s*({})\s*:\s*\*?(\s|$)"
+# "\s*:\s*\*?(\s|$)" accepted exactly what ":\*?(\s|$)" does, with quadratic backtracking.
+_LABEL = r"^\s*+\*?\s*+({})\s*+:\*?(?:\s|$)"
 _FROM_LABEL = re.compile(
     _LABEL.format(r"from|von|de|da|van|od|от|fra|från|lähettäjä|feladó|kimden|发件人|寄件者|差出人|보낸 사람"),
     re.I,
@@ -58,9 +76,9 @@ _WROTE = re.compile(
     r"написала|написал\(а\)|έγραψε|כתב|كتب|写道|寫道|が書きました|님이 작성)\s*:\s*$",
     re.I,
 )
-_ATTRIBUTION_LEAD = re.compile(r"^[\s>*-]*(on|le|am|el|il|em|op|w dniu|dne|den|på|kl\.|στις|в|\d)", re.I)
-_SEPARATOR = re.compile(r"^\s*([-_=*~]\s?){5,}\s*$")
-_QUOTE = re.compile(r"^\s*>")
+_ATTRIBUTION_LEAD = re.compile(r"^[\s>*-]*+(on|le|am|el|il|em|op|w dniu|dne|den|på|kl\.|στις|в|\d)", re.I)
+_SEPARATOR = re.compile(r"^\s*+(?:[-_=*~]\s?+){5,}+\s*+$")
+_QUOTE = re.compile(r"^\s*+>")
 
 
 def _is_blank(line: str) -> bool:
@@ -69,6 +87,15 @@ def _is_blank(line: str) -> bool:
 
 def _is_quote(line: str) -> bool:
     return bool(_QUOTE.match(line))
+
+
+def _marker(pattern: re.Pattern[str], line: str) -> bool:
+    """Whether ``line`` is a whole-line marker of ``pattern`` (markers are short)."""
+    return len(line) <= _MAX_MARKER_LINE and pattern.match(line) is not None
+
+
+def _separator(line: str) -> bool:
+    return _marker(_SEPARATOR, line)
 
 
 def _attributions(lines: list[str]) -> dict[int, int]:
@@ -114,7 +141,7 @@ def _history_start(lines: list[str], spans: dict[int, int]) -> int | None:
         if _is_quote(line):
             i += 1
             continue
-        if _ORIGINAL_MESSAGE.match(line):
+        if _marker(_ORIGINAL_MESSAGE, line):
             return i
         run = _header_run(lines, i)
         if run:
@@ -158,7 +185,7 @@ def _trim_trailing_quotes(lines: list[str], spans: dict[int, int]) -> list[str]:
     saw_quote = False
     while end > 0:
         line = lines[end - 1]
-        if _is_blank(line) or _SEPARATOR.match(line) or _is_quote(line):
+        if _is_blank(line) or _separator(line) or _is_quote(line):
             saw_quote = saw_quote or _is_quote(line)
             end -= 1
         elif saw_quote and end - 1 in spans:
@@ -196,7 +223,7 @@ def _trim_blank_edges(lines: list[str]) -> list[str]:
     start, end = 0, len(lines)
     while start < end and _is_blank(lines[start]):
         start += 1
-    while end > start and (_is_blank(lines[end - 1]) or _SEPARATOR.match(lines[end - 1])):
+    while end > start and (_is_blank(lines[end - 1]) or _separator(lines[end - 1])):
         end -= 1
     return lines[start:end]
 
@@ -205,13 +232,23 @@ def _split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def _examined_lines(text: str) -> tuple[list[str], bool]:
+    """(lines to examine, whether they are the whole text): past
+    ``_MAX_EXAMINED_CHARS`` only the complete lines before it."""
+    if len(text) <= _MAX_EXAMINED_CHARS:
+        return _split_lines(text), True
+    return _split_lines(text[:_MAX_EXAMINED_CHARS])[:-1], False
+
+
 def strip_quotes(text: str) -> str:
     """``text`` without quoted history (rules 1–3); the signature is kept."""
-    lines = _split_lines(text)
+    lines, whole = _examined_lines(text)
     spans = _attributions(lines)
     history = _history_start(lines, spans)
     if history is not None:
         lines = lines[:history]
+    elif not whole:
+        return text.strip()  # its end was never examined: rules 2 and 3 cannot apply
     lines = _trim_trailing_quotes(lines, spans)
     lines = _drop_leading_quote(lines, spans)
     result = "\n".join(_trim_blank_edges(lines))
@@ -220,21 +257,22 @@ def strip_quotes(text: str) -> str:
 
 # --- signatures -------------------------------------------------------------------
 
-_DELIMITER = re.compile(r"^(--|-- |—|__+|_{2,}\s*)\s*$")
-_RULE = re.compile(r"^\s*-{4,}\s*$")
+# Same language as "^(--|-- |—|__+|_{2,}\s*)\s*$", whose "_{2,}\s*\s*" was quadratic.
+_DELIMITER = re.compile(r"^(?:--|—|_{2,}+)\s*+$")
+_RULE = re.compile(r"^\s*+-{4,}+\s*+$")
 _MOBILE = re.compile(
-    r"^\s*(sent from my\s+[\w'®™\-]+(\s+[\w'®™\-]+){0,4}\.?|sent from (yahoo )?mail for \w+.*|"
+    r"^\s*+(sent from my\s+[\w'®™\-]+(\s+[\w'®™\-]+){0,4}\.?|sent from (yahoo )?mail for \w+.*|"
     r"sent from (outlook|mail|yahoo mail|samsung mobile|my mobile)\b[^,]{0,40}|"
     r"sent with [\w ]{1,30}(\(.*\))?|get outlook for \w+|sent via [\w ]{1,30}|"
     r"envoyé de mon [\w ]{1,30}|enviado desde mi [\w ]{1,30}|von meinem [\w ]{1,30} gesendet|"
-    r"inviato da [\w ]{1,30}|verzonden met [\w ]{1,30}|отправлено с [\w ]{1,30})\s*$",
+    r"inviato da [\w ]{1,30}|verzonden met [\w ]{1,30}|отправлено с [\w ]{1,30})\s*+$",
     re.I,
 )
-_DASH_NAME = re.compile(r"^\s*-[^\W\d_][\w.'-]*(\s+[\w.'-]+){0,3}\s*$")
+_DASH_NAME = re.compile(r"^\s*+-[^\W\d_][\w.'-]*+(?:\s++[\w.'-]++){0,3}+\s*+$")
 _SIGN_OFF = re.compile(
-    r"^\s*(thanks|thank you|many thanks|thx|cheers|regards|best|best regards|kind regards|"
+    r"^\s*+(thanks|thank you|many thanks|thx|cheers|regards|best|best regards|kind regards|"
     r"warm regards|sincerely|yours|br|cordialement|grüße|gruß|mit freundlichen grüßen|saludos|"
-    r"un saluto|saluti|groeten|pozdrawiam|с уважением)\b[^.!?]{0,30}[,.!]?\s*$",
+    r"un saluto|saluti|groeten|pozdrawiam|с уважением)\b[^.!?]{0,30}[,.!]?\s*+$",
     re.I,
 )
 
@@ -244,7 +282,7 @@ def _sender_tokens(sender: str | None) -> tuple[set[str], set[str]]:
     ("gina.x@…") contributes its pieces as names too."""
     if not sender:
         return set(), set()
-    words = sender.replace("<", " ").replace(">", " ").split()
+    words = sender[:_MAX_SENDER_CHARS].replace("<", " ").replace(">", " ").split()
     addresses = {w.strip(",;()\"'").lower() for w in words if "@" in w}
     name_text = " ".join(w for w in words if "@" not in w)
     names = {t.lower() for t in re.findall(r"[^\W\d_][\w'-]+", name_text)}
@@ -274,9 +312,9 @@ def _signature_start(lines: list[str], sender: str | None) -> int | None:
     for i in tail:
         after = [j for j in content if j > i]
         line = lines[i]
-        if (_DELIMITER.match(line) and len(after) <= 30) or (_RULE.match(line) and len(after) <= 20):
+        if (_marker(_DELIMITER, line) and len(after) <= 30) or (_marker(_RULE, line) and len(after) <= 20):
             return i
-        if (_MOBILE.match(line) or _DASH_NAME.match(line)) and len(after) <= 2:
+        if (_marker(_MOBILE, line) or _marker(_DASH_NAME, line)) and len(after) <= 2:
             return i
     return _sender_paragraph(lines, content, names, addresses)
 
@@ -301,7 +339,9 @@ def _sender_paragraph(lines: list[str], content: list[int], names: set[str], add
 def strip_signature(text: str, *, sender: str | None = None) -> str:
     """``text`` without a trailing signature. ``sender`` is the From display name
     and/or address; with it, a closing "Thanks,\\nName" block is recognised too."""
-    lines = _split_lines(text)
+    lines, whole = _examined_lines(text)
+    if not whole:
+        return text.strip()  # a signature is at the end, which is past what is examined
     start = _signature_start(lines, sender)
     if start is None:
         return text.strip()

@@ -9,12 +9,16 @@ Policy (``sanitize_html``), an allow-list applied by nh3 (ammonia):
   store). A remote ``<img src="http...">`` loses its ``src``: loading it would tell the
   sender when the ticket was read and from which IP (tracking pixels), and remote
   images in mail are overwhelmingly that. Its ``alt`` text stays. Remote *links* stay.
+
+Both functions read at most ``MAX_HTML_CHARS`` of their input and do linear work on
+it (the guards below name the shapes that were not).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from html import escape, unescape
 from html.parser import HTMLParser
 
@@ -68,6 +72,13 @@ def _cleaner() -> nh3.Cleaner:
 # elements: cost grows with tags x depth (80,000 nested <div> took 15 s). Real mail
 # nests a few dozen levels; deeper documents are shown as escaped text instead.
 MAX_HTML_DEPTH = 400
+# html.parser and html5ever cost up to ~5 s per MB of hostile tag soup; Gmail clips
+# mail at 102 KB, so what lies past 256 KB is not read by anyone anyway.
+MAX_HTML_CHARS = 256 * 1024
+# html5ever copies a text node for every character reference appended to it: cost grows
+# with the square of the references in one run of text (1,000,000 "&" took 15 s). Real
+# text has a handful per paragraph; such a document is shown as escaped text.
+MAX_REFS_PER_RUN = 10_000
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]{0,40})[^<>]*?(/?)>")
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
@@ -86,13 +97,27 @@ def html_depth(html: str) -> int:
     return deepest
 
 
+def clip_html(html: str) -> str:
+    """``html`` cut to at most ``MAX_HTML_CHARS``, before the last tag that would be cut."""
+    if len(html) <= MAX_HTML_CHARS:
+        return html
+    lt = html.rfind("<", 0, MAX_HTML_CHARS)
+    return html[: lt if lt > 0 else MAX_HTML_CHARS]
+
+
+def _crowded_refs(html: str) -> bool:
+    return any(run.count("&") > MAX_REFS_PER_RUN for run in html.split("<"))
+
+
 def sanitize_html(html: str) -> str:
     """Sanitised HTML fragment for display (see the module docstring for the policy).
 
-    Beyond ``MAX_HTML_DEPTH`` nested elements the result is the escaped text
-    rendering, safe by construction.
+    Beyond ``MAX_HTML_DEPTH`` nested elements, or ``MAX_REFS_PER_RUN`` character
+    references in one run of text, the result is the escaped text rendering, safe
+    by construction.
     """
-    if html_depth(html) > MAX_HTML_DEPTH:
+    html = clip_html(html)
+    if html_depth(html) > MAX_HTML_DEPTH or _crowded_refs(html):
         return "<div>" + escape(html_to_text(html)).replace("\n", "<br>") + "</div>"
     return _cleaner().clean(html).strip()
 
@@ -109,6 +134,9 @@ _SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")
 # A "<" with no ">" before the next "<": html.parser rescans such input from every
 # "<" (quadratic: 20,000 of them took seconds), and it is text anyway.
 _UNCLOSED_LT = re.compile(r"<(?![^<>]*>)")
+# The keyword of "<![if …]>" (Office, closed by "]>") or "<![CDATA[" (closed by "]]>").
+_MARKED_SECTION = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]{0,40}")
+_OFFICE_SECTIONS = frozenset({"if", "else", "endif"})
 
 
 class _TextRenderer(HTMLParser):
@@ -125,6 +153,28 @@ class _TextRenderer(HTMLParser):
         self.href_stack: list[str | None] = []
         self.link_text: list[int] = []
         self.paragraphs: list[bool] = []  # open <p>: True when it is a Word line
+        self.unterminated: dict[str, tuple[str, int]] = {}  # kind -> (rawdata, from)
+
+    # html.parser searches the rest of the document for the end of a comment or marked
+    # section ("-->", "]]>", "]>") from every opening, again on close(): 20,000
+    # unterminated "<!--" took 19 s. A search that failed from one position fails from
+    # every later one (same data), so that answer is remembered.
+    def parse_comment(self, i: int, report: bool = True) -> int:
+        return self._unless_unterminated("comment", i, lambda: super(_TextRenderer, self).parse_comment(i, report))
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        keyword = _MARKED_SECTION.match(self.rawdata, i + 3)
+        kind = f"marked:{keyword.group(0).lower() in _OFFICE_SECTIONS}" if keyword else "marked"
+        return self._unless_unterminated(kind, i, lambda: super(_TextRenderer, self).parse_marked_section(i, report))
+
+    def _unless_unterminated(self, kind: str, i: int, parse: Callable[[], int]) -> int:
+        known = self.unterminated.get(kind)
+        if known is not None and known[0] is self.rawdata and i >= known[1]:
+            return -1
+        end = parse()
+        if end < 0:
+            self.unterminated[kind] = (self.rawdata, i)
+        return end
 
     # Block structure -------------------------------------------------------------
     def _break(self, blank: bool = False) -> None:
@@ -218,6 +268,7 @@ class _TextRenderer(HTMLParser):
 
 def html_to_text(html: str) -> str:
     """A readable plain-text rendering of ``html`` (never raises on bad markup)."""
+    html = clip_html(html)
     renderer = _TextRenderer()
     try:
         renderer.feed(_UNCLOSED_LT.sub("&lt;", html))
@@ -229,9 +280,38 @@ def html_to_text(html: str) -> str:
     return renderer.text()
 
 
+_INVISIBLE_OPEN = re.compile(r"<(script|style|head)\b", re.I)
+_INVISIBLE_CLOSE = {name: re.compile(rf"</{name}\s*+>", re.I) for name in ("script", "style", "head")}
+
+
 def _crude_text(html: str) -> str:
-    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", html)
-    text = re.sub(r"(?i)<br\s*/?>|</(p|div|tr|li|h[1-6])\s*>", "\n", text)
-    text = unescape(re.sub(r"<[^>]*>", " ", text))
+    text = _drop_invisible(html)
+    text = re.sub(r"(?i)<br\s*+/?>|</(p|div|tr|li|h[1-6])\s*+>", "\n", text)
+    # "<[^>]*>" over the whole text scanned to its end from every "<" after the last
+    # ">" (quadratic); no tag can start there, so that tail is left as it is.
+    last = text.rfind(">") + 1
+    text = unescape(re.sub(r"<[^>]*>", " ", text[:last]) + text[last:])
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _drop_invisible(html: str) -> str:
+    """``html`` without <script>/<style>/<head> elements, each replaced by a space.
+
+    As ``re.sub(r"(?is)<(script|style|head)\\b.*?</\\1\\s*>", " ", html)``, which
+    rescanned the rest of the text from every unclosed opening tag (quadratic).
+    """
+    out: list[str] = []
+    pos = search_from = 0
+    unclosed: set[str] = set()  # no closing tag from some point on: none later either
+    while (opening := _INVISIBLE_OPEN.search(html, search_from)) is not None:
+        name = opening.group(1).lower()
+        closing = None if name in unclosed else _INVISIBLE_CLOSE[name].search(html, opening.end())
+        if closing is None:
+            unclosed.add(name)
+            search_from = opening.end()
+            continue
+        out.append(html[pos : opening.start()] + " ")
+        pos = search_from = closing.end()
+    out.append(html[pos:])
+    return "".join(out)

@@ -262,15 +262,28 @@ def _nested(depth: int) -> bytes:
     return raw + b"Content-Type: text/plain\n\nhi\n"
 
 
-def test_nesting_beyond_the_stack_is_unparseable_not_recursion_error() -> None:
-    """3,000 nested multiparts end in UnparseableEmail, never RecursionError."""
-    with pytest.raises(UnparseableEmail):
-        parse_email(_nested(3000))
+def _nested_messages(depth: int) -> bytes:
+    """message/rfc822 nesting: no boundaries, so only the parse itself can see the depth."""
+    raw = b"From: a@b.example\nSubject: deep\n"
+    for _ in range(depth):
+        raw += b"Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: inner\n"
+    return raw + b"Content-Type: text/plain\n\nhi\n"
+
+
+def test_nesting_beyond_the_stack_keeps_the_headers_not_recursion_error() -> None:
+    """3,000 nested messages are read for their headers, never RecursionError."""
+    parsed = parse_email(_nested_messages(3000))
+    assert (parsed.subject, "mime-too-deep:parser" in parsed.defects) == ("deep", True)
+
+
+def test_multipart_nesting_past_the_cap_is_read_for_headers_only() -> None:
+    """150 nested multiparts are seen on the bytes; only the headers are parsed."""
+    assert "mime-too-deep:150>64" in parse_email(_nested(150)).defects
 
 
 def test_nesting_beyond_our_walk_limit_is_recorded() -> None:
-    """150 nested multiparts parse, and the depth cap of our own walk is recorded."""
-    assert "mime-too-deep" in parse_email(_nested(150)).defects
+    """150 nested messages parse, and the depth cap of our own walk is recorded."""
+    assert "mime-too-deep" in parse_email(_nested_messages(150)).defects
 
 
 def test_unknown_body_charset_is_decoded_and_recorded() -> None:

@@ -98,9 +98,9 @@ def test_regression_unclosed_lt_run_was_quadratic_in_html_parser() -> None:
 
 
 def test_regression_deep_nesting_was_quadratic_in_nh3() -> None:
-    """200,000 nested <div> are sanitised quickly, as escaped text, with nothing active."""
+    """50,000 nested <div> (within MAX_HTML_CHARS) are sanitised quickly, as escaped text, with nothing active."""
     started = time.perf_counter()
-    cleaned = sanitize_html("<div>" * 200_000 + "x<script>alert(1)</script>")
+    cleaned = sanitize_html("<div>" * 50_000 + "x<script>alert(1)</script>")
     assert (time.perf_counter() - started < 5, "<script" in cleaned, cleaned.endswith("x</div>")) == (True, False, True)
 
 
