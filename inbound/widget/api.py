@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from core.blobs import BlobStore
+from core.crypto import SecretBox
 from core.db.session import system_scope, tenant_scope
 from core.runtime import Runtime
 from core.settings import Settings
@@ -26,6 +27,7 @@ from core.tenancy.models import Inbox
 from inbound.ingest.widget_steps import WidgetFile
 from inbound.widget import limits, service, tokens, uploads
 from inbound.widget.config import WidgetConfig, parse_origin
+from inbound.widget.identity import IdentityRefusedError, check_identity
 from inbound.widget.models import WidgetConversation
 from inbound.widget.schemas import (
     ConversationPublic,
@@ -69,6 +71,13 @@ def key_of(app: FastAPI) -> bytes:
     if key is None:
         key = app.state.widget_token_key = tokens.token_key(app.state.runtime.settings)
     return key
+
+
+def secret_box_of(app: FastAPI) -> SecretBox:
+    box: SecretBox | None = getattr(app.state, "widget_secret_box", None)
+    if box is None:
+        box = app.state.widget_secret_box = SecretBox.from_settings(app.state.runtime.settings)
+    return box
 
 
 def redis_of(app: FastAPI) -> redis.Redis | None:
@@ -154,7 +163,8 @@ def start(
         claims = None  # expired or foreign: a fresh conversation, never an error on the host page
     limits.check(redis_of(request.app), limits.START_LIMITS,
                  {"ip": client_ip(request), "inbox": str(inbox.inbox_id)}, action="new chats")
-    identity = service.check_identity(inbox.config, user_id=body.user_id, user_hash=body.user_hash)
+    identity = check_identity(inbox.config, secret_box_of(request.app), user_id=body.user_id,
+                              user_hash=body.user_hash, user_jwt=body.user_jwt)
     with tenant_scope(runtime.factory, inbox.tenant_id) as session:
         resume = None
         if claims is not None and claims.inbox_id == inbox.inbox_id:
@@ -234,8 +244,8 @@ def mount(app: FastAPI, settings: Settings) -> None:
     async def _limited(_: Request, exc: limits.RateLimitedError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
-    @app.exception_handler(service.IdentityRefusedError)
-    async def _identity(_: Request, exc: service.IdentityRefusedError) -> JSONResponse:
+    @app.exception_handler(IdentityRefusedError)
+    async def _identity(_: Request, exc: IdentityRefusedError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=403)
 
     app.include_router(router)

@@ -1,7 +1,9 @@
 """An inbox's widget settings (Inbox.widget_config) and the allowed-origin rule.
 
 `widget_config` is JSON: {"enabled": true, "allowed_origins": ["https://shop.example", "https://*.example.com"],
-"identity_secret": "...", "identity_mode": "off" | "optional" | "enforce", "title": "...", "color": "#0b5fff"}.
+"identity_secret_sealed": "<SecretBox token>", "identity_mode": "off" | "optional" | "enforce", "title": "...",
+"color": "#0b5fff"}. The identity secret is set with inbound/widget/identity.py `set_identity_secret`, never
+written in plain text; a plain "identity_secret" key is ignored (so nothing verifies until it is sealed).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
+
+SEALED_SECRET_KEY = "identity_secret_sealed"
 
 
 class IdentityMode(StrEnum):
@@ -81,7 +85,7 @@ class WidgetConfig:
     enabled: bool
     allowed: tuple[OriginPattern, ...]
     identity_mode: IdentityMode
-    identity_secret: str | None
+    identity_secret_sealed: str | None  # decrypted only when a signature is checked
     title: str
     color: str
 
@@ -93,13 +97,13 @@ class WidgetConfig:
             mode = IdentityMode(str(data.get("identity_mode", "off")))
         except ValueError:
             mode = IdentityMode.ENFORCE  # a typo must not silently turn verification off
-        secret = data.get("identity_secret")
+        sealed = data.get(SEALED_SECRET_KEY)
         color = str(data.get("color") or "#0b5fff")
         return cls(
             enabled=bool(data.get("enabled", True)) and bool(patterns),
             allowed=patterns,
             identity_mode=mode,
-            identity_secret=str(secret) if secret else None,
+            identity_secret_sealed=str(sealed) if sealed else None,
             title=str(data.get("title") or "Chat with us")[:80],
             color=color if _is_hex_color(color) else "#0b5fff",
         )

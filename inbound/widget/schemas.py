@@ -20,6 +20,8 @@ class ConversationStart(BaseModel):
     # Identity verification: the site's user id and HMAC-SHA256(identity_secret, user_id) in hex.
     user_id: str | None = Field(default=None, max_length=200)
     user_hash: str | None = Field(default=None, max_length=128)
+    # Or a short-lived HS256 JWT signed with the same secret: {"sub": user id, "exp", optional "email", "name"}.
+    user_jwt: str | None = Field(default=None, max_length=4096)
 
 
 class ConversationPublic(BaseModel):

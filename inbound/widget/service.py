@@ -7,45 +7,18 @@ the ingest job, so the 2xx means it is durable and will reach the ticket.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import UserError
 from inbound.ingest.accept import store_raw
 from inbound.ingest.widget_steps import SOURCE, WidgetFile, WidgetPayload
-from inbound.widget.config import IdentityMode, WidgetConfig
+from inbound.widget.identity import Identity
 from inbound.widget.models import WidgetAuthor, WidgetConversation, WidgetMessage
 
 HISTORY_PAGE = 100
-
-
-class IdentityRefusedError(UserError):
-    """Enforce mode and the identity is not signed (or signed wrongly)."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    external_id: str | None
-    verified: bool
-
-
-def check_identity(config: WidgetConfig, *, user_id: str | None, user_hash: str | None) -> Identity:
-    """HMAC-SHA256(identity_secret, user_id), hex, computed by the site's server (never in the page)."""
-    if not user_id or config.identity_mode is IdentityMode.OFF:
-        return Identity(None, False)
-    verified = bool(config.identity_secret and user_hash) and hmac.compare_digest(
-        hmac.new(str(config.identity_secret).encode(), user_id.encode(), hashlib.sha256).hexdigest(),
-        (user_hash or "").lower(),
-    )
-    if not verified and config.identity_mode is IdentityMode.ENFORCE:
-        raise IdentityRefusedError("this site verifies identities and the one given is not signed")
-    return Identity(user_id if verified else None, verified)
 
 
 def start_conversation(
@@ -68,6 +41,7 @@ def start_conversation(
             external_id=identity.external_id, origin=origin,
         )
         session.add(conversation)
+    name, email = identity.name or name, identity.email or email  # a verified JWT's claims win
     if name:
         conversation.name = name
     if email and (identity.verified or conversation.external_id is None):

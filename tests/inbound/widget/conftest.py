@@ -12,11 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from core.crypto import SecretBox
 from core.db.session import system_scope
 from core.runtime import Runtime
 from core.settings import Settings
 from core.tenancy.models import Inbox
 from inbound.widget.api import mount
+from inbound.widget.identity import set_identity_secret
 from tests.conftest import make_tenant
 from tests.support.servers import RedisForTests
 
@@ -34,10 +36,14 @@ def settings(tmp_path: Path, redis_server: RedisForTests) -> Settings:
     )
 
 
-def enable_widget(runtime: Runtime, inbox_id: Any, **config: Any) -> None:
+def enable_widget(runtime: Runtime, inbox_id: Any, *, identity_secret: str | None = None, **config: Any) -> None:
+    """The inbox's widget settings; an identity secret is sealed as production stores it."""
     values = {"allowed_origins": ALLOWED, **config}
     with system_scope(runtime.factory) as session:
         session.execute(update(Inbox).where(Inbox.id == inbox_id).values(widget_config=values))
+        if identity_secret is not None:
+            set_identity_secret(session=session, inbox_id=inbox_id, secret=identity_secret,
+                                box=SecretBox.from_settings(runtime.settings))
 
 
 @dataclass

@@ -8,7 +8,7 @@ import uuid
 
 from tests.inbound.widget.conftest import WidgetWorld, enable_widget
 
-SECRET = "site-identity-secret"
+SECRET = "site-identity-secret-of-32-characters-or-more"
 
 
 def _sign(user_id: str) -> str:
