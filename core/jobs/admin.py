@@ -15,10 +15,13 @@ def retry_jobs(*, factory: sessionmaker[Session], ids: Sequence[int] | None) -> 
     """Dead (or named) jobs go back to pending with a fresh retry budget."""
     with system_scope(factory) as session:
         stmt = update(OutboxRow).values(
-            status=OutboxStatus.PENDING, attempts=0, available_at=func.now(), finished_at=None
+            status=OutboxStatus.PENDING, attempts=0, available_at=func.now(), finished_at=None,
+            lease_token=None, lease_until=None,
         )
         if ids:
-            stmt = stmt.where(OutboxRow.id.in_(list(ids)), OutboxRow.status != OutboxStatus.DONE)
+            # A row a live worker holds is left alone: resetting it would start a second run.
+            live = (OutboxRow.status == OutboxStatus.RUNNING) & (OutboxRow.lease_until >= func.now())
+            stmt = stmt.where(OutboxRow.id.in_(list(ids)), OutboxRow.status != OutboxStatus.DONE, ~live)
         else:
             stmt = stmt.where(OutboxRow.status == OutboxStatus.DEAD)
         return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]

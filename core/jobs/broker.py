@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.jobs.runner import run_outbox_job
+from core.jobs.lease import DEFAULT_LEASE
+from core.jobs.runner import JobFailed, run_outbox_job
 from core.registry import Registry
 from core.settings import Settings
 
@@ -25,14 +27,18 @@ class JobQueue:
 
 
 def build_job_queue(
-    *, settings: Settings, redis_url: str, factory: sessionmaker[Session], registry: Registry
+    *, settings: Settings, redis_url: str, factory: sessionmaker[Session], registry: Registry,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> JobQueue:
     # socket timeouts: a dead Redis must fail the relay fast, not hang it.
     broker = RedisBroker(url=redis_url, socket_timeout=5, socket_connect_timeout=3, namespace="threadline")
     dramatiq.set_broker(broker)
 
     def _run(outbox_id: int) -> None:
-        run_outbox_job(outbox_id, settings=settings, factory=factory, registry=registry)
+        try:
+            run_outbox_job(outbox_id, settings=settings, factory=factory, registry=registry, lease=lease)
+        except JobFailed:
+            pass  # recorded: the row is pending again with a backoff and the relay re-sends it
 
     actors: dict[str, dramatiq.Actor] = {}
     for queue in sorted({spec.queue for spec in registry.jobs.values()} | {"default"}):
@@ -42,11 +48,9 @@ def build_job_queue(
             actor_name=f"run_outbox_job_{queue}",
             queue_name=queue,
             priority=0,
-            options={
-                # One more than ours: the runner dead-letters first and records why.
-                "max_retries": settings.job_max_retries + 1,
-                "min_backoff": settings.job_min_backoff_ms,
-                "max_backoff": 5 * 60 * 1000,
-            },
+            # No dramatiq retries: the outbox row is the one retry chain (backoff via
+            # `available_at`); a message that errors out (database down) leaves the row leased,
+            # and the scheduler re-sends it when the lease expires.
+            options={"max_retries": 0},
         )
     return JobQueue(broker, actors)

@@ -1,4 +1,8 @@
-"""The transactional outbox: side effects written with the change, run after commit."""
+"""The transactional outbox: side effects written with the change, run after commit.
+
+A row is owned by whoever holds its lease (`lease_until`, `lease_token`): the relay while the
+message waits in Redis, then the worker running it. Only an expired lease is requeued.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from core.db.base import Base, TenantOwned, str_enum
 class OutboxStatus(StrEnum):
     PENDING = "pending"  # committed, not yet handed to the queue
     ENQUEUED = "enqueued"  # in Redis; a worker will run it
+    RUNNING = "running"  # a worker holds the lease; requeued only once `lease_until` passes
     DONE = "done"
     DEAD = "dead"  # retries exhausted; an operator lists and retries it
 
@@ -26,6 +31,8 @@ class OutboxRow(TenantOwned, Base):
     __table_args__ = (
         Index("ix_outbox_pending", "available_at", postgresql_where="status = 'pending'"),
         Index("ix_outbox_status", "status"),
+        # The scheduler's scan for expired leases.
+        Index("ix_outbox_leased", "lease_until", postgresql_where="status IN ('enqueued', 'running')"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -41,3 +48,25 @@ class OutboxRow(TenantOwned, Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ticket_id: Mapped[uuid.UUID | None] = mapped_column()  # for ordering/diagnostics only
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Fencing token of the attempt that holds the lease: a stale worker's result is refused.
+    lease_token: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class EffectState(StrEnum):
+    STARTED = "started"  # the side effect may have happened: a retry decides by policy
+    DONE = "done"
+
+
+class JobEffect(TenantOwned, Base):
+    """One row per side effect, keyed by the effect's own idempotency key (e.g. our Message-ID,
+    a Slack post's client key, "one draft per customer message"). Unique key = at most once."""
+
+    __tablename__ = "job_effects"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    state: Mapped[EffectState] = mapped_column(str_enum(EffectState, "effect_state"), default=EffectState.STARTED)
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,9 @@
 """The outbox relay: hand committed rows to the queue, each row exactly once.
 
 Two relays may run at once (one per worker process): FOR UPDATE SKIP LOCKED gives each a
-disjoint batch. If Redis is down the rows stay pending and drain when it returns.
+disjoint batch. If Redis is down the rows stay pending and drain when it returns. A row handed
+to Redis is leased to the queue (`ENQUEUE_LEASE`); if Redis loses the message, the scheduler
+sends it again once that lease has expired (`requeue_expired`), never because a row is old.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
+from core.jobs.lease import ENQUEUE_LEASE
 from core.jobs.models import OutboxRow, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,9 @@ class RelayPass:
     error: str | None = None
 
 
-def relay_once(*, factory: sessionmaker[Session], send: Send, batch: int = 200) -> RelayPass:
+def relay_once(
+    *, factory: sessionmaker[Session], send: Send, batch: int = 200, lease: timedelta = ENQUEUE_LEASE
+) -> RelayPass:
     with system_scope(factory) as session:
         rows = (
             session.execute(
@@ -51,20 +56,25 @@ def relay_once(*, factory: sessionmaker[Session], send: Send, batch: int = 200) 
                 return RelayPass(sent, f"{type(exc).__name__}: {exc}")
             row.status = OutboxStatus.ENQUEUED
             row.enqueued_at = datetime.now(timezone.utc)
+            row.lease_until = row.enqueued_at + lease
             sent += 1
         return RelayPass(sent)
 
 
-def requeue_stale(*, factory: sessionmaker[Session], older_than: timedelta) -> int:
-    """Rows enqueued long ago and never finished (Redis lost them): send again (jobs are idempotent)."""
+def requeue_expired(*, factory: sessionmaker[Session]) -> int:
+    """Rows whose lease expired (Redis lost the message, or the worker died): pending again.
+
+    Clearing the token fences the old attempt: if it is merely slow, it can no longer record a
+    result, and its side effects are guarded by their own idempotency keys.
+    """
     with system_scope(factory) as session:
         result = session.execute(
             update(OutboxRow)
             .where(
-                OutboxRow.status == OutboxStatus.ENQUEUED,
-                OutboxRow.enqueued_at < datetime.now(timezone.utc) - older_than,
+                OutboxRow.status.in_([OutboxStatus.ENQUEUED, OutboxStatus.RUNNING]),
+                OutboxRow.lease_until < func.now(),
             )
-            .values(status=OutboxStatus.PENDING)
+            .values(status=OutboxStatus.PENDING, lease_token=None, lease_until=None, available_at=func.now())
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

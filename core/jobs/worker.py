@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from dramatiq import Worker
 
 from core.jobs.broker import build_job_queue
+from core.jobs.lease import DEFAULT_LEASE
 from core.jobs.models import OutboxRow
 from core.jobs.relay import run_relay
 from core.runtime import Runtime
@@ -15,12 +17,15 @@ from core.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def serve_worker(runtime: Runtime, *, stop: threading.Event, relay: bool = True) -> None:
+def serve_worker(
+    runtime: Runtime, *, stop: threading.Event, relay: bool = True, lease: timedelta = DEFAULT_LEASE
+) -> None:
     redis_url = runtime.redis_url
     if redis_url is None:
         raise RuntimeError("worker needs Redis")
     queue = build_job_queue(
-        settings=runtime.settings, redis_url=redis_url, factory=runtime.factory, registry=runtime.registry
+        settings=runtime.settings, redis_url=redis_url, factory=runtime.factory, registry=runtime.registry,
+        lease=lease,
     )
     worker = Worker(queue.broker, worker_threads=runtime.settings.worker_threads, worker_timeout=100)
     worker.start()
@@ -39,6 +44,7 @@ def serve_worker(runtime: Runtime, *, stop: threading.Event, relay: bool = True)
     stop.wait()
     if relay_thread is not None:
         relay_thread.join(timeout=5)
-    # Running jobs get a few seconds to finish; unfinished ones stay in Redis and are redelivered.
+    # Running jobs get a few seconds to finish; unfinished ones keep their lease and are
+    # re-sent by the scheduler when it expires (or redelivered by Redis and claimed then).
     worker.stop(timeout=8000)
     queue.broker.close()

@@ -60,6 +60,7 @@ class Direction(StrEnum):
 class DeliveryState(StrEnum):
     NOT_APPLICABLE = "n/a"
     PENDING = "pending"
+    SENDING = "sending"  # handed to the relay, outcome not recorded yet (core/jobs, issue 10)
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -3,10 +3,11 @@
 Both are outbox jobs, so they run after the change that asked for them committed, and both are
 idempotent:
 
-* `deliver_reply` sends only a `pending` message. Its Message-ID is generated and committed
-  *before* the mail is sent, so a retry after a crash between the relay's 250 and our commit
-  re-sends the same id (receivers collapse duplicates by Message-ID); the send itself runs
-  while the message row is locked, so an Undo either wins before it or waits and sees `sent`.
+* `deliver_reply` sends only a `pending` message, at most once: its Message-ID and the state
+  `sending` commit *before* the SMTP session (no transaction is open during it), `sent` after
+  the 250. An attempt that finds `sending` left by a dead or stalled worker marks the reply
+  failed ("may or may not have been sent") instead of sending a second mail. An Undo either
+  wins before `sending` or sees it and is refused.
 * `send_acknowledgement` records `email.acknowledged` on the timeline and skips when it is
   there; its Message-ID is derived from the ticket id, so a retry re-sends the same id too.
 
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from core.blobs import BlobStore
 from core.db.session import tenant_scope
+from core.jobs import lease
 from core.jobs.outbox import record_events
 from core.tickets.replies import delivery_event
 from core.errors import ConfigurationError, TemporaryFailure, UserError
@@ -56,6 +58,7 @@ from inbound.email.compose import OutgoingAttachment, OutgoingEmail
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "email.deliver"
+COPY_JOB = "email.copy"  # a reply delivered on another channel, also mailed (a web chat visitor who is offline)
 ACKNOWLEDGE_JOB = "email.acknowledge"
 ACKNOWLEDGED = "email.acknowledged"  # timeline kind: the acknowledgement went out
 SENT, FAILED = "email.sent", "email.failed"  # timeline kinds of a reply's delivery
@@ -245,34 +248,124 @@ _REFUSED: dict[type[smtplib.SMTPResponseException], str] = {
 
 
 def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Job "email.deliver", payload {"message_id", "ticket_id"}: send one pending reply."""
+    """Job "email.deliver", payload {"message_id", "ticket_id"}: send one pending reply.
+
+    At most once (issue 10): `pending → sending` (with our Message-ID) commits *before* the SMTP
+    session and `sending → sent` after the 250, with no transaction open in between. A later
+    attempt that finds `sending` cannot know whether the relay accepted the mail (the worker died
+    or stalled mid-send), so it never re-sends: it marks the reply failed and says so, and the
+    agent decides. A duplicate mail to a customer is worse than an agent clicking Retry.
+    """
     message_id = uuid.UUID(str(payload["message_id"]))
-    if not _claim_message_id(ctx, message_id):
+    intent = _record_intent(ctx, message_id)
+    if intent is None:
         return
-    error: Exception | None = None
+    relay, letter = intent
+    try:
+        send_letter(relay, letter)
+    except _DeliveryError as exc:
+        _record_outcome(ctx, message_id, letter, exc)
+        raise  # after the commit above, so the failure stays recorded on the message
+    _record_outcome(ctx, message_id, letter, None)
+
+
+IN_DOUBT = ("the worker stopped while handing this reply to the mail server, so it may or may not have "
+            "been sent; it was not sent again (check with the customer before resending)")
+
+
+def _record_intent(ctx: JobContext, message_id: uuid.UUID) -> tuple[Relay, Letter] | None:
+    """Short transaction: claim our Message-ID, build the letter, mark `sending`."""
+    lease.checkpoint()  # a worker that lost its lease must not start a send
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        # Second lock: an Undo may have landed between the two transactions.
-        message = _pending_message(session, message_id)
-        if message is None:
-            return
+        # The row lock serialises with Undo: it either wins here, or sees `sending` and refuses.
+        message = session.execute(
+            select(Message).where(Message.id == message_id).with_for_update()
+        ).scalar_one_or_none()
+        if message is not None and message.delivery_state is DeliveryState.SENDING:
+            _record_failure(session, message, PermanentDeliveryError(IN_DOUBT), ctx=ctx)
+            return None
+        if _pending_message(session, message_id) is None:
+            return None
+        assert message is not None
+        _assign_message_id(session, message)
         try:
             relay = relay_from_settings(ctx.settings)
             letter = _reply_letter(session, message, blobs=BlobStore.from_settings(ctx.settings))
-            send_letter(relay, letter)
+        except _DeliveryError as exc:
+            _record_failure(session, message, exc, ctx=ctx)
+            error: Exception = exc
+        else:
+            service.set_delivery_state(session=session, message=message, state=DeliveryState.SENDING)
+            return relay, letter
+    raise error  # committed: the failure is on the message
+
+
+def _record_outcome(ctx: JobContext, message_id: uuid.UUID, letter: Letter, exc: Exception | None) -> None:
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = session.execute(select(Message).where(Message.id == message_id).with_for_update()).scalar_one()
+        if exc is not None:
+            _record_failure(session, message, exc, ctx=ctx)
+            return
+        # A 250 is the truth even if a newer attempt (this one stalled past its lease) already
+        # marked the reply in doubt.
+        message.in_reply_to = letter.mail.in_reply_to
+        message.references = list(letter.mail.references)
+        service.set_delivery_state(session=session, message=message, state=DeliveryState.SENT)
+        data = {"message_id": str(message.id), "email_message_id": message.email_message_id}
+        _timeline(session, message, SENT, data)
+        _announce(session, message, ctx)
+        log.info("reply sent", extra=_log_fields(ctx, message))
+
+
+def deliver_copy(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Job "email.copy", payload {"message_id"}: mail a reply that its own channel already delivered.
+
+    The same letter as `deliver_reply` (threading headers, Reply-To token), so the customer's answer
+    by mail continues the ticket. The reply's delivery state belongs to its channel and is left
+    alone; the timeline's `email.sent` for this message is what makes a second run send nothing.
+    """
+    message_id = uuid.UUID(str(payload["message_id"]))
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = _copy_candidate(session, message_id)
+        if message is None:
+            return
+        if not message.email_message_id:  # committed before sending: every attempt sends the same id
+            inbox = session.execute(
+                select(Inbox).join(Ticket, Ticket.inbox_id == Inbox.id).where(Ticket.id == message.ticket_id)
+            ).scalar_one()
+            message.email_message_id = compose.new_message_id(compose.domain_of(inbox.address))
+    error: Exception | None = None
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = _copy_candidate(session, message_id)
+        if message is None:
+            return
+        try:
+            letter = _reply_letter(session, message, blobs=BlobStore.from_settings(ctx.settings))
+            send_letter(relay_from_settings(ctx.settings), letter)
         except _DeliveryError as exc:
             error = exc
-            _record_failure(session, message, exc, ctx=ctx)
+            if not isinstance(exc, TemporaryDeliveryError) or ctx.attempt > ctx.settings.job_max_retries:
+                _timeline(session, message, FAILED, {"message_id": str(message.id), "error": str(exc), "copy": True})
         else:
-            # What we sent, for `tickets show` and for matching the customer's answer later.
             message.in_reply_to = letter.mail.in_reply_to
             message.references = list(letter.mail.references)
-            service.set_delivery_state(session=session, message=message, state=DeliveryState.SENT)
-            data = {"message_id": str(message.id), "email_message_id": message.email_message_id}
-            _timeline(session, message, SENT, data)
-            _announce(session, message, ctx)
-            log.info("reply sent", extra=_log_fields(ctx, message))
+            _timeline(session, message, SENT,
+                      {"message_id": str(message.id), "email_message_id": message.email_message_id, "copy": True})
+            log.info("reply copy mailed", extra=_log_fields(ctx, message))
     if error is not None:
-        raise error  # after the commit above, so the failure stays recorded on the message
+        raise error
+
+
+def _copy_candidate(session: Session, message_id: uuid.UUID) -> Message | None:
+    """The sent reply, locked, unless a copy already went out."""
+    message = session.execute(select(Message).where(Message.id == message_id).with_for_update()).scalar_one_or_none()
+    if message is None or message.delivery_state is not DeliveryState.SENT:
+        return None
+    mailed = session.execute(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == message.ticket_id, TicketEvent.kind == SENT,
+                                     TicketEvent.data["message_id"].astext == str(message.id))
+    ).first()
+    return None if mailed else message
 
 
 def _announce(session: Session, message: Message, ctx: JobContext) -> None:
@@ -292,18 +385,13 @@ def _pending_message(session: Session, message_id: uuid.UUID) -> Message | None:
     return message
 
 
-def _claim_message_id(ctx: JobContext, message_id: uuid.UUID) -> bool:
-    """Commit our Message-ID before sending: every attempt of this reply sends the same one."""
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        message = _pending_message(session, message_id)
-        if message is None:
-            return False
-        if not message.email_message_id:
-            inbox = session.execute(
-                select(Inbox).join(Ticket, Ticket.inbox_id == Inbox.id).where(Ticket.id == message.ticket_id)
-            ).scalar_one()
-            message.email_message_id = compose.new_message_id(compose.domain_of(inbox.address))
-    return True
+def _assign_message_id(session: Session, message: Message) -> None:
+    """Our Message-ID is the mail's idempotency key: every attempt of this reply uses the same one."""
+    if not message.email_message_id:
+        inbox = session.execute(
+            select(Inbox).join(Ticket, Ticket.inbox_id == Inbox.id).where(Ticket.id == message.ticket_id)
+        ).scalar_one()
+        message.email_message_id = compose.new_message_id(compose.domain_of(inbox.address))
 
 
 def _reply_letter(session: Session, message: Message, *, blobs: BlobStore) -> Letter:
@@ -362,7 +450,9 @@ def _record_failure(session: Session, message: Message, exc: Exception, *, ctx: 
     # Mirrors the runner: attempt N > job_max_retries is the last one, then the job is dead.
     last_attempt = ctx.attempt > ctx.settings.job_max_retries
     if isinstance(exc, TemporaryDeliveryError) and not last_attempt:
-        message.delivery_error = f"{exc} (attempt {ctx.attempt}, will retry)"  # still pending
+        # The relay did not take it: back to pending (from `sending`), safe to try again.
+        service.set_delivery_state(session=session, message=message, state=DeliveryState.PENDING,
+                                   error=f"{exc} (attempt {ctx.attempt}, will retry)")
         log.warning("reply not sent yet, will retry", extra={**_log_fields(ctx, message), "error": str(exc)})
         return
     reason = f"gave up after {ctx.attempt} attempts: {exc}" if isinstance(exc, TemporaryDeliveryError) else str(exc)
