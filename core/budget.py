@@ -11,8 +11,8 @@ replaced on the next call.
 
 from __future__ import annotations
 
+import atexit
 import logging
-import os
 import pickle
 import select
 import struct
@@ -153,6 +153,18 @@ class BudgetRunner:
 
 _runners: dict[tuple[float, int], BudgetRunner] = {}
 _runners_lock = threading.Lock()
+
+
+def close_shared_runners() -> None:
+    """Stop every reusable child (at exit: a child must not outlive its parent's shutdown)."""
+    with _runners_lock:
+        runners = list(_runners.values())
+        _runners.clear()
+    for runner in runners:
+        runner.close()
+
+
+atexit.register(close_shared_runners)
 
 
 def shared_runner(*, seconds: float, memory_mb: int) -> BudgetRunner:
