@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from core.blobs import BlobStore
 from core.db.session import tenant_scope
-from core.jobs import lease
+from core.jobs import effects, lease
 from core.jobs.outbox import record_events
 from core.tickets.replies import delivery_event
 from core.errors import ConfigurationError, TemporaryFailure, UserError
@@ -322,50 +322,52 @@ def deliver_copy(ctx: JobContext, payload: dict[str, Any]) -> None:
 
     The same letter as `deliver_reply` (threading headers, Reply-To token), so the customer's answer
     by mail continues the ticket. The reply's delivery state belongs to its channel and is left
-    alone; the timeline's `email.sent` for this message is what makes a second run send nothing.
+    alone; the send is at most once through the effects ledger, outside any transaction.
     """
     message_id = uuid.UUID(str(payload["message_id"]))
+    key = f"{COPY_JOB}:{message_id}"
+    lease.checkpoint()
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         message = _copy_candidate(session, message_id)
         if message is None:
             return
-        if not message.email_message_id:  # committed before sending: every attempt sends the same id
-            inbox = session.execute(
-                select(Inbox).join(Ticket, Ticket.inbox_id == Inbox.id).where(Ticket.id == message.ticket_id)
-            ).scalar_one()
-            message.email_message_id = compose.new_message_id(compose.domain_of(inbox.address))
-    error: Exception | None = None
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        message = _copy_candidate(session, message_id)
-        if message is None:
-            return
+        if effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id) is not None:
+            return  # an earlier attempt sent it, or stopped mid-send: never a second copy
+        _assign_message_id(session, message)
         try:
-            letter = _reply_letter(session, message, blobs=BlobStore.from_settings(ctx.settings))
-            send_letter(relay_from_settings(ctx.settings), letter)
+            relay, letter = relay_from_settings(ctx.settings), _reply_letter(
+                session, message, blobs=BlobStore.from_settings(ctx.settings))
         except _DeliveryError as exc:
-            error = exc
-            if not isinstance(exc, TemporaryDeliveryError) or ctx.attempt > ctx.settings.job_max_retries:
-                _timeline(session, message, FAILED, {"message_id": str(message.id), "error": str(exc), "copy": True})
+            effects.forget(session, key=key)
+            _timeline(session, message, FAILED, {"message_id": str(message.id), "error": str(exc), "copy": True})
+            log.info("reply copy not mailed", extra={**_log_fields(ctx, message), "error": str(exc)})
+            return  # no address or no relay: the chat has the reply; retrying cannot help
+    error: Exception | None = None
+    try:
+        send_letter(relay, letter)
+    except _DeliveryError as exc:
+        error = exc
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = session.execute(select(Message).where(Message.id == message_id)).scalar_one()
+        if error is not None:
+            effects.forget(session, key=key)  # refused cleanly: a retry may send it
+            if not isinstance(error, TemporaryDeliveryError) or ctx.attempt > ctx.settings.job_max_retries:
+                _timeline(session, message, FAILED, {"message_id": str(message.id), "error": str(error), "copy": True})
         else:
+            effects.complete(session, key=key, result={"email_message_id": message.email_message_id})
             message.in_reply_to = letter.mail.in_reply_to
             message.references = list(letter.mail.references)
             _timeline(session, message, SENT,
                       {"message_id": str(message.id), "email_message_id": message.email_message_id, "copy": True})
             log.info("reply copy mailed", extra=_log_fields(ctx, message))
-    if error is not None:
-        raise error
+    if error is not None and isinstance(error, TemporaryDeliveryError):
+        raise error  # retried with backoff; a permanent refusal is recorded and done
 
 
 def _copy_candidate(session: Session, message_id: uuid.UUID) -> Message | None:
-    """The sent reply, locked, unless a copy already went out."""
+    """The reply, locked, if its own channel delivered it."""
     message = session.execute(select(Message).where(Message.id == message_id).with_for_update()).scalar_one_or_none()
-    if message is None or message.delivery_state is not DeliveryState.SENT:
-        return None
-    mailed = session.execute(
-        select(TicketEvent.id).where(TicketEvent.ticket_id == message.ticket_id, TicketEvent.kind == SENT,
-                                     TicketEvent.data["message_id"].astext == str(message.id))
-    ).first()
-    return None if mailed else message
+    return message if message is not None and message.delivery_state is DeliveryState.SENT else None
 
 
 def _announce(session: Session, message: Message, ctx: JobContext) -> None:

@@ -1,8 +1,13 @@
-"""`widget.deliver`: an agent's public reply on a web chat ticket reaches the visitor.
+"""Jobs that carry a web chat ticket's life back to the visitor.
 
-Runs after the undo window like mail delivery. In one transaction it appends the reply to the
-conversation's transcript and marks the message sent (so it happens once, whoever runs it); the
-live hint is published only after commit.
+* `widget.deliver`: an agent's public reply, after the undo window like mail. In one transaction
+  it appends the reply to the transcript and marks the message sent (so it happens once, whoever
+  runs it); when the visitor left an email and no socket of theirs is open, the same transaction
+  asks `email.copy` to mail it too (the email path's own letter: threading headers, Reply-To token).
+* `widget.mirror` (on message.appended): the customer's answer *by mail* to such a copy lands on
+  the ticket through the normal email ingest; it is appended to the transcript so the chat shows it.
+* `widget.status` (on ticket.status_changed): a status hint on the socket (resolved, reopened).
+Live hints are published only after commit.
 """
 
 from __future__ import annotations
@@ -12,19 +17,34 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db.session import tenant_scope
-from core.jobs.outbox import record_events
+from core.jobs.outbox import enqueue, record_events
 from core.registry import JobContext
 from core.tickets import replies, service
-from core.tickets.models import DeliveryState
-from inbound.widget import fanout
+from core.tickets.models import Channel, DeliveryState, Direction, Message, Ticket
+from inbound.email.outbound import COPY_JOB
+from inbound.widget import fanout, presence
 from inbound.widget.models import WidgetAuthor, WidgetConversation, WidgetMessage
 from inbound.widget.service import append_transcript, lock_conversation
 
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "widget.deliver"
+MIRROR_JOB = "widget.mirror"
+STATUS_JOB = "widget.status"
+
+
+def _redis_url(ctx: JobContext) -> str | None:
+    return ctx.settings.redis_url.get_secret_value() if ctx.settings.redis_url is not None else None
+
+
+def _conversation_of(session: Session, ticket_id: uuid.UUID) -> WidgetConversation | None:
+    conversation_id = session.execute(
+        select(WidgetConversation.id).where(WidgetConversation.ticket_id == ticket_id)
+    ).scalar_one_or_none()
+    return lock_conversation(session=session, conversation_id=conversation_id) if conversation_id else None
 
 
 def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
@@ -34,10 +54,7 @@ def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
         message = replies.lock_message(session=session, message_id=message_id)
         if message.delivery_state is not DeliveryState.PENDING:
             return  # sent before, cancelled by Undo, or failed for good
-        conversation_id = session.execute(
-            select(WidgetConversation.id).where(WidgetConversation.ticket_id == message.ticket_id)
-        ).scalar_one_or_none()
-        conversation = lock_conversation(session=session, conversation_id=conversation_id) if conversation_id else None
+        conversation = _conversation_of(session, message.ticket_id)
         if conversation is None:
             service.set_delivery_state(session=session, message=message, state=DeliveryState.FAILED,
                                        error="this ticket has no web chat conversation")
@@ -49,7 +66,58 @@ def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
             ).seq
             service.set_delivery_state(session=session, message=message, state=DeliveryState.SENT)
             hint = (conversation.id, seq)
+            if conversation.email and not presence.online(_redis_url(ctx), conversation.id):
+                _ask_for_mail_copy(session, message, conversation.email, conversation.name)
         if ctx.registry is not None:
             record_events(session=session, registry=ctx.registry, events=[replies.delivery_event(message)])
-    if hint is not None and ctx.settings.redis_url is not None:
-        fanout.publish(ctx.settings.redis_url.get_secret_value(), conversation_id=hint[0], seq=hint[1])
+    url = _redis_url(ctx)
+    if hint is not None and url is not None:
+        fanout.publish(url, conversation_id=hint[0], seq=hint[1])
+
+
+def _ask_for_mail_copy(session: Session, message: Message, email: str, name: str | None) -> None:
+    """The visitor is away: mail the reply too. The ticket needs them as its contact to be mailed."""
+    ticket = session.get_one(Ticket, message.ticket_id)
+    if ticket.contact_id is None:
+        contact = service.find_or_create_contact(session=session, tenant_id=ticket.tenant_id, email=email, name=name)
+        ticket.contact_id = contact.id
+    enqueue(session=session, tenant_id=ticket.tenant_id, job=COPY_JOB, ticket_id=ticket.id,
+            payload={"message_id": str(message.id), "ticket_id": str(ticket.id)})
+
+
+def mirror_email(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """A customer's mail on a web chat ticket joins the transcript once (message_id is unique there)."""
+    if payload.get("direction") != Direction.INBOUND.value:
+        return
+    hint: tuple[uuid.UUID, int] | None = None
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = session.get(Message, uuid.UUID(payload["message_id"]))
+        if message is None or message.source is not Channel.EMAIL:
+            return  # the visitor's own chat messages are in the transcript from the start
+        conversation = _conversation_of(session, message.ticket_id)
+        if conversation is None:
+            return
+        if session.execute(select(WidgetMessage.id).where(WidgetMessage.message_id == message.id)).first():
+            return
+        row = append_transcript(
+            session=session, conversation=conversation, author=WidgetAuthor.VISITOR,
+            text=message.reply_text or message.body_text, author_name=message.author_name, message_id=message.id,
+        )
+        hint = (conversation.id, row.seq)
+    url = _redis_url(ctx)
+    if hint is not None and url is not None:
+        fanout.publish(url, conversation_id=hint[0], seq=hint[1])
+
+
+def status_hint(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Tell an open chat that its ticket was resolved or reopened (the page says so)."""
+    ticket_id, status = payload.get("ticket_id"), payload.get("to")
+    url = _redis_url(ctx)
+    if not ticket_id or not status or url is None:
+        return
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        conversation_id = session.execute(
+            select(WidgetConversation.id).where(WidgetConversation.ticket_id == uuid.UUID(ticket_id))
+        ).scalar_one_or_none()
+    if conversation_id is not None:
+        fanout.publish(url, conversation_id=conversation_id, status=str(status))

@@ -1,7 +1,8 @@
 """Live hints over Redis pub/sub: any API process can hold any visitor's socket.
 
-A hint is `{"conversation_id": ..., "seq": N}`; the visitor's page then asks for history after
-its last seq. Losing a hint (Redis restart, a socket that dropped) loses no message: Postgres is
+A hint is `{"conversation_id": ..., "seq": N}` (the page then asks for history after it) or
+`{"conversation_id": ..., "status": "resolved"}` (the ticket's status changed). Losing a hint
+(Redis restart, a socket that dropped) loses no message: Postgres is
 the truth and every (re)connect catches up by cursor.
 """
 
@@ -13,6 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -26,12 +28,14 @@ def channel(conversation_id: uuid.UUID) -> str:
     return f"{PREFIX}{conversation_id}"
 
 
-def publish(redis_url: str, *, conversation_id: uuid.UUID, seq: int) -> None:
+def publish(redis_url: str, *, conversation_id: uuid.UUID, seq: int | None = None, status: str | None = None) -> None:
     """Best effort, after commit: a lost hint only delays the visitor until their next catch-up."""
+    hint: dict[str, Any] = {"conversation_id": str(conversation_id)}
+    hint.update({"seq": seq} if seq is not None else {"status": status})
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
-            client.publish(channel(conversation_id), json.dumps({"conversation_id": str(conversation_id), "seq": seq}))
+            client.publish(channel(conversation_id), json.dumps(hint))
         finally:
             client.close()
     except redis.RedisError as exc:
@@ -43,13 +47,13 @@ class Hub:
 
     def __init__(self, redis_url: str) -> None:
         self._url = redis_url
-        self._queues: dict[uuid.UUID, set[asyncio.Queue[int]]] = {}
+        self._queues: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     @contextlib.contextmanager
-    def listen(self, conversation_id: uuid.UUID) -> Iterator[asyncio.Queue[int]]:
-        queue: asyncio.Queue[int] = asyncio.Queue(maxsize=100)
+    def listen(self, conversation_id: uuid.UUID) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
         self._queues.setdefault(conversation_id, set()).add(queue)
         try:
             yield queue
@@ -94,9 +98,13 @@ class Hub:
     def _route(self, data: bytes | str) -> None:
         try:
             hint = json.loads(data)
-            conversation_id, seq = uuid.UUID(hint["conversation_id"]), int(hint["seq"])
+            conversation_id = uuid.UUID(hint["conversation_id"])
+            frame: dict[str, Any] = (
+                {"type": "message", "seq": int(hint["seq"])} if "seq" in hint
+                else {"type": "status", "status": str(hint["status"])[:32]}
+            )
         except (ValueError, KeyError, TypeError):
             return
         for queue in tuple(self._queues.get(conversation_id, ())):
             with contextlib.suppress(asyncio.QueueFull):  # a stuck socket: it catches up by cursor anyway
-                queue.put_nowait(seq)
+                queue.put_nowait(frame)

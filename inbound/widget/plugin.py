@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from core.registry import Registry
+from core.tickets.events import EventKind
 from inbound.widget.api import mount
-from inbound.widget.delivery import DELIVER_JOB, deliver_reply
+from inbound.widget.delivery import DELIVER_JOB, MIRROR_JOB, STATUS_JOB, deliver_reply, mirror_email, status_hint
 
 
 def register(registry: Registry) -> None:
@@ -12,3 +13,8 @@ def register(registry: Registry) -> None:
     registry.add_job(DELIVER_JOB, deliver_reply, queue="widget")
     # core/tickets/replies.py routes public replies on Channel.WIDGET tickets to this job.
     registry.add_delivery("widget", DELIVER_JOB)
+    # A customer's mail answer to an offline copy shows in the chat; status changes reach the socket.
+    registry.add_job(MIRROR_JOB, mirror_email, queue="widget")
+    registry.subscribe(EventKind.MESSAGE_APPENDED, MIRROR_JOB)
+    registry.add_job(STATUS_JOB, status_hint, queue="widget")
+    registry.subscribe(EventKind.STATUS_CHANGED, STATUS_JOB)

@@ -13,12 +13,13 @@ import json
 import logging
 import uuid
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from core.db.session import tenant_scope
 from core.runtime import Runtime
-from inbound.widget import tokens
+from inbound.widget import presence, tokens
 from inbound.widget.api import PREFIX, WidgetRefused, check_origin, key_of, load_inbox
 from inbound.widget.fanout import Hub
 from inbound.widget.models import WidgetConversation
@@ -39,6 +40,32 @@ def hub_of(websocket: WebSocket) -> Hub | None:
     if hub is None and runtime.redis_url:
         hub = websocket.app.state.widget_hub = Hub(runtime.redis_url)
     return hub
+
+
+def presence_client(websocket: WebSocket) -> aioredis.Redis:
+    """One pool per process for every socket's heartbeat (not a connection per socket)."""
+    client: aioredis.Redis | None = getattr(websocket.app.state, "widget_presence", None)
+    if client is None:
+        runtime: Runtime = websocket.app.state.runtime
+        client = websocket.app.state.widget_presence = aioredis.Redis.from_url(
+            runtime.redis_url or "", socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+async def _heartbeat(client: aioredis.Redis, conversation_id: uuid.UUID, socket_id: str) -> None:
+    """Keeps this socket counted as present (offline visitors with an email get replies by mail)."""
+    while True:
+        await asyncio.sleep(presence.HEARTBEAT)
+        try:
+            await presence.beat(client, conversation_id, socket_id)
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("widget presence not refreshed", extra={"error": str(exc)})
+
+
+async def _first_beat(client: aioredis.Redis, conversation_id: uuid.UUID, socket_id: str) -> None:
+    # Before "ready": once the page sees it, a reply delivered now finds the visitor present.
+    with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
+        await asyncio.wait_for(presence.beat(client, conversation_id, socket_id), timeout=2)
 
 
 def _conversation_ok(runtime: Runtime, tenant_id: uuid.UUID, claims: tokens.VisitorClaims) -> bool:
@@ -74,6 +101,9 @@ async def socket(websocket: WebSocket, inbox: str = "", embed: str | None = None
         await websocket.close(code=CLOSE_UNAVAILABLE)  # no Redis: the page polls history instead
         return
     await hub.start()
+    socket_id = uuid.uuid4().hex
+    await _first_beat(presence_client(websocket), claims.conversation_id, socket_id)
+    pulse = asyncio.create_task(_heartbeat(presence_client(websocket), claims.conversation_id, socket_id))
     with hub.listen(claims.conversation_id) as queue:
         await websocket.send_json({"type": "ready"})  # subscribed: the page now catches up by cursor
         reader = asyncio.create_task(_drain(websocket))
@@ -82,15 +112,20 @@ async def socket(websocket: WebSocket, inbox: str = "", embed: str | None = None
                 getter = asyncio.create_task(queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    await websocket.send_json({"type": "message", "seq": getter.result()})
+                    await websocket.send_json(getter.result())
                 else:
                     getter.cancel()
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             reader.cancel()
+            pulse.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pulse
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await presence.leave(presence_client(websocket), claims.conversation_id, socket_id)
 
 
 async def _drain(websocket: WebSocket) -> None:
