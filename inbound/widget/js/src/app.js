@@ -99,6 +99,7 @@ async function start() {
   if (identity) {
     if (identity.userId) body.user_id = String(identity.userId);
     if (identity.userHash) body.user_hash = String(identity.userHash);
+    if (identity.userJwt) body.user_jwt = String(identity.userJwt); // short-lived HS256 JWT from the site's server
     if (identity.name) body.name = String(identity.name);
     if (identity.email) body.email = String(identity.email);
   }
@@ -145,6 +146,10 @@ function connect() {
     }
     if ((msg.type === "ready" || msg.type === "message") && !(msg.seq && msg.seq <= lastSeq)) {
       catchUp().catch(() => {});
+    }
+    if (msg.type === "status") {
+      if (msg.status === "resolved" || msg.status === "closed") say("This conversation was marked as solved. Write again any time.");
+      else if (msg.status === "open") say("");
     }
   };
   ws.onclose = (event) => {

@@ -79,7 +79,8 @@
   });
 
   // The host page's API: Threadline.identify({userId, userHash, name, email}) with userHash
-  // computed on the site's server (HMAC-SHA256 of userId); never put the secret in the page.
+  // computed on the site's server (HMAC-SHA256 of userId), or identify({userJwt}) with a
+  // short-lived HS256 JWT from it; never put the secret in the page.
   window.Threadline = {
     open: () => setOpen(true),
     close: () => setOpen(false),
