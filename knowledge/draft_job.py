@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import tenant_scope
+from core.jobs import effects
 from core.jobs.outbox import record_events
 from core.registry import JobContext
 from core.settings import Settings
@@ -65,6 +66,11 @@ def draft_job(ctx: JobContext, payload: dict[str, Any]) -> None:
                                                                      inbox_id=inbox_id)
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         ticket = service.get_ticket(session=session, ticket_id=ticket_id, for_update=True)
+        # At most one draft per customer message (or per agent's request): the key commits with
+        # the draft, so a retry after a crash past this commit makes none (issue 10).
+        key = f"{DRAFT_JOB}:request:{ctx.outbox_id}" if asked else f"{DRAFT_JOB}:message:{message_id}"
+        if not effects.claim_once(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id):
+            return
         if answer.draft is not None:
             citations = [{**c, "unverified": answer.draft.unverified} for c in answer.draft.citations_json()]
             out = drafts.propose(session=session, ticket=ticket, for_message_id=message_id, text=answer.draft.text,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bots.slack import blocks
 from bots.slack.ids import SURFACE
 from bots.slack.client import client_for_tenant
-from bots.slack.tasks import _configured, _lock, sync_thread
+from bots.slack.tasks import _configured, _lock, post_once, sync_thread
 from bots.surface import views
 from core.db.session import tenant_scope
 from core.registry import JobContext
@@ -45,8 +45,11 @@ def draft_card(ctx: JobContext, payload: dict[str, Any]) -> None:
             client.chat_update(channel=refs[SURFACE]["channel"], ts=refs[SURFACE]["ts"],
                                text=blocks.draft_text(card), blocks=blocks.draft_blocks(card))
             return
-        resp = client.chat_postMessage(channel=anchor.channel, thread_ts=anchor.thread_ref,
-                                       text=blocks.draft_text(card), blocks=blocks.draft_blocks(card),
-                                       unfurl_links=False)
-        refs[SURFACE] = {"channel": resp["channel"], "ts": resp["ts"]}
-        draft.surface_refs = refs
+        thread = (anchor.channel, anchor.thread_ref)
+    # Posted outside the transaction with a client key: one card per draft even after a crash
+    # between Slack's answer and our commit (issue 10).
+    channel, ts = post_once(ctx, client, key=f"{DRAFT_CARD_JOB}:{draft_id}", channel=thread[0], thread_ts=thread[1],
+                            text=blocks.draft_text(card), blocks=blocks.draft_blocks(card))
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        draft = session.execute(select(Draft).where(Draft.id == draft_id).with_for_update()).scalar_one()
+        draft.surface_refs = {**(draft.surface_refs or {}), SURFACE: {"channel": channel, "ts": ts}}

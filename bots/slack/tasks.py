@@ -12,6 +12,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from slack_sdk.models.blocks import Block
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, text
@@ -22,6 +24,10 @@ from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, Reaction
 from bots.surface import views
 from core.db.session import tenant_scope
+from core.errors import TemporaryFailure
+from core.jobs import effects
+from core.jobs import lease as leases
+from core.jobs.models import EffectState
 from core.registry import JobContext
 from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Agent, Inbox, ReplyMode
@@ -227,3 +233,58 @@ def _react(client: WebClient, channel: str, ts: str, name: str) -> None:
 def react(ctx: JobContext, payload: dict[str, Any]) -> None:
     client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     _react(client, payload["channel"], payload["ts"], payload["name"])
+
+
+# ---- posts that happen at most once (issue 10): an intent, a client key, a lookup ----
+
+CLIENT_KEY_EVENT = "threadline_post"  # Slack message metadata event_type carrying our client key
+
+
+def post_once(
+    ctx: JobContext, client: WebClient, *, key: str, channel: str, thread_ts: str, text: str, blocks: list[Block],
+) -> tuple[str, str]:
+    """Post into a thread once per `key`; returns (channel, ts) of the one post.
+
+    The intent commits before the call, the ts after it, with no transaction open during it.
+    The post carries `key` in its metadata: an attempt that finds an intent older than a lease
+    (its worker died between Slack's answer and our commit) looks the post up by that key before
+    posting; a younger intent belongs to a live attempt, so this one retries later.
+    """
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id)
+    if earlier is not None and earlier.state is EffectState.DONE:
+        return str(earlier.result["channel"]), str(earlier.result["ts"])
+    if earlier is not None:
+        held = leases.current()
+        if _now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE):
+            raise TemporaryFailure(f"another attempt is posting {key}")
+        found = _find_by_key(client, channel=channel, thread_ts=thread_ts, key=key)
+        if found is not None:
+            return _posted(ctx, key, found)
+    leases.checkpoint()
+    resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
+                                   metadata={"event_type": CLIENT_KEY_EVENT, "event_payload": {"key": key}},
+                                   unfurl_links=False)
+    return _posted(ctx, key, (str(resp["channel"]), str(resp["ts"])))
+
+
+def _posted(ctx: JobContext, key: str, where: tuple[str, str]) -> tuple[str, str]:
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        effects.complete(session, key=key, result={"channel": where[0], "ts": where[1]})
+    return where
+
+
+def _find_by_key(client: WebClient, *, channel: str, thread_ts: str, key: str) -> tuple[str, str] | None:
+    cursor: str | None = None
+    for _ in range(50):  # bounded: 50 pages of a thread
+        resp = client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
+                                            limit=200, cursor=cursor)
+        messages: list[dict[str, Any]] = resp.get("messages") or []
+        for m in messages:
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == CLIENT_KEY_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return channel, str(m["ts"])
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+    return None

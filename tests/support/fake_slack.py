@@ -68,6 +68,13 @@ class FakeSlack:
         self.tokens: set[str] = {"xoxb-test-token"}
         self.users: dict[str, dict[str, Any]] = {}  # per-user overrides merged into users.info answers
         self.channels: dict[str, dict[str, Any]] = {}  # per-channel overrides for conversations.info
+        # conversations.members: a channel listed here has exactly these members; any other channel
+        # has every user the fake knows (configured in `users` or looked up with users.info).
+        self.members: dict[str, list[str]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list
+        self.token_teams: dict[str, str] = {}  # the workspace of a bot token (default TEAM_ID)
+        self._seen_users: set[str] = set()
+        self._caller = threading.local()
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -83,6 +90,9 @@ class FakeSlack:
             "reactions.remove": self._reactions_remove,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.members": self._conversations_members,
+            "usergroups.users.list": self._usergroups_users_list,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -154,6 +164,12 @@ class FakeSlack:
                 and (thread_ts is None or thread_ts in (m["ts"], m["thread_ts"]))
             ]
             return copy.deepcopy(found)
+
+    def human_says(self, channel: str, user: str, text: str, ts: str, thread_ts: str | None = None) -> None:
+        """Store a person's message as Slack would (the test delivers its event separately)."""
+        with self._lock:
+            self._messages[(channel, ts)] = {"type": "message", "ts": ts, "channel": channel, "thread_ts": thread_ts,
+                                             "user": user, "team": TEAM_ID, "text": text}
 
     def wait_for(self, predicate: Callable[[FakeSlack], T], timeout: float = 10) -> T:
         """Poll until ``predicate(self)`` is truthy and return its value; AssertionError on timeout."""
@@ -248,6 +264,7 @@ class FakeSlack:
                 raise SlackError("invalid_auth" if token else "not_authed")
             if self._failures[method]:
                 raise SlackError(self._failures[method].popleft())
+            self._caller.token = token
             return 200, {}, {"ok": True, **handler(args)}
         except SlackError as e:
             return 200, {}, {"ok": False, "error": str(e)}
@@ -346,10 +363,37 @@ class FakeSlack:
         real_name = override.get("real_name", "Threadline" if is_bot else f"User {uid}")
         profile = {"real_name": real_name, "display_name": name, "team": TEAM_ID}
         profile |= {"bot_id": BOT_ID} if is_bot else {"email": f"{uid}@example.test"}
-        user = {"id": uid, "team_id": TEAM_ID, "name": name, "real_name": real_name, "deleted": False}
+        self._seen_users.add(uid)
+        team = self.token_teams.get(getattr(self._caller, "token", ""), TEAM_ID)  # users of the caller's workspace
+        user = {"id": uid, "team_id": team, "name": name, "real_name": real_name, "deleted": False}
         user |= {"is_bot": is_bot, "is_admin": False, "tz": "Etc/UTC", "tz_offset": 0} | copy.deepcopy(override)
         user["profile"] = profile | copy.deepcopy(override.get("profile", {}))
         return {"user": user}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page, parent first; `metadata` only with include_all_metadata, as in Slack."""
+        self._require(args, channel="channel_not_found", ts="thread_not_found")
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [self._public(m) for m in self.messages(str(args["channel"]), str(args["ts"]))]
+        if not found:
+            raise SlackError("thread_not_found")
+        for m in found:
+            if not with_meta:
+                m.pop("metadata", None)
+        return {"messages": found, "has_more": False}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page (no cursor): the channel's configured members, else everyone the fake knows."""
+        self._require(args, channel="channel_not_found")
+        cid = str(args["channel"])
+        members = self.members[cid] if cid in self.members else sorted(set(self.users) | self._seen_users)
+        return {"members": list(members), "response_metadata": {"next_cursor": ""}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._require(args, usergroup="no_such_subteam")
+        if str(args["usergroup"]) not in self.usergroups:
+            raise SlackError("no_such_subteam")
+        return {"users": list(self.usergroups[str(args["usergroup"])])}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         self._require(args, channel="channel_not_found")
