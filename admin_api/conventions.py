@@ -51,6 +51,8 @@ TAGS: list[dict[str, Any]] = [
     {"name": "agents", "description": "Agents: created by email, roles, deactivation, linked chat ids."},
     {"name": "audit", "description": "The audit log of admin actions (read-only)."},
     {"name": "tickets", "description": "Tickets."},
+    {"name": "webhooks", "description": "Webhooks: signed POSTs on ticket and message events, retried, logged."},
+    {"name": "knowledge", "description": "The knowledge base: documents, search, retrieval evaluation, draft stats."},
 ]
 
 

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     mail_budget_memory_mb: int = Field(
         default=1024, ge=64, validation_alias=_alias("THREADLINE_MAIL_BUDGET_MEMORY_MB")
     )
+    webhook_allow_private: bool = Field(default=False, validation_alias=_alias("THREADLINE_WEBHOOK_ALLOW_PRIVATE"))
 
     @field_validator(
         "database_url", "redis_url", "slack_bot_token", "slack_signing_secret", "secret_key", mode="after"
@@ -212,6 +213,7 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_TRUSTED_AUTHSERV_IDS": "comma-separated authserv-ids whose Authentication-Results headers are trusted",
     "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
     "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
+    "THREADLINE_WEBHOOK_ALLOW_PRIVATE": "deliver webhooks to loopback/private addresses too (default false)",
 }
 
 

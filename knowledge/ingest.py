@@ -20,7 +20,16 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import tenant_scope
-from knowledge.chunking import CHUNKER_VERSION, DEFAULT_MAX_CHARS, Chunk, chunk_document, embedding_text, format_for
+from knowledge.chunking import (
+    CHUNKER_VERSION,
+    DEFAULT_MAX_CHARS,
+    Chunk,
+    DocFormat,
+    ParsedDocument,
+    chunk_document,
+    embedding_text,
+    format_for,
+)
 from knowledge.embeddings import Embedder
 from knowledge.models import KbChunk, KbDocument
 
@@ -97,6 +106,7 @@ def checksum(data: bytes) -> str:
 
 
 UrlFor = Callable[[Path], str | None]
+Chunker = Callable[..., tuple[ParsedDocument, list[Chunk]]]
 
 
 def url_template(template: str, root: Path | None = None) -> UrlFor:
@@ -240,16 +250,29 @@ def _ingest_one(
         return FileResult(source, Outcome.FAILED, error=f"cannot read: {exc.strerror or exc}")
     if fmt is None:
         return FileResult(source, Outcome.FAILED, error="unsupported format")
+    return ingest_content(data, source=source, fmt=fmt, url=url_for(path) if url_for else None,
+                          old=stored.get(source), factory=factory, embedder=embedder, tenant_id=tenant_id,
+                          inbox_id=inbox_id, max_chars=max_chars)
+
+
+def ingest_content(
+    data: bytes, *, source: str, fmt: DocFormat, url: str | None, old: Stored | None, factory: sessionmaker[Session],
+    embedder: Embedder, tenant_id: uuid.UUID, inbox_id: uuid.UUID | None, max_chars: int = DEFAULT_MAX_CHARS,
+    force: bool = False, chunker: Chunker = chunk_document,
+) -> FileResult:
+    """Chunk, embed and store one document's bytes (files and API uploads); `force` re-embeds unchanged ones.
+
+    `chunker` lets the API parse uploads under the processing budget (a child process)."""
     digest = checksum(data)
-    old = stored.get(source)
-    if old and (old.checksum, old.embedding_model, old.chunker_version) == (digest, embedder.key, CHUNKER_VERSION):
+    if old and not force and (old.checksum, old.embedding_model, old.chunker_version) == (
+            digest, embedder.key, CHUNKER_VERSION):
         return FileResult(source, Outcome.UNCHANGED)
-    parsed, chunks = chunk_document(
+    parsed, chunks = chunker(
         data.decode("utf-8", errors="replace"), fmt, fallback_title=title_from_name(source), max_chars=max_chars
     )
     vectors = embedder.embed_documents([embedding_text(parsed.title, c) for c in chunks])
     doc = NewDocument(
-        source=source, url=url_for(path) if url_for else None, title=parsed.title, format=fmt.value,
+        source=source, url=url, title=parsed.title, format=fmt.value,
         checksum=digest, embedding_model=embedder.key, chunks=chunks, vectors=list(vectors),
     )
     with tenant_scope(factory, tenant_id) as session:

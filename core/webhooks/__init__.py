@@ -1,0 +1,1 @@
+"""Outgoing webhooks: per-tenant subscriptions to ticket and message events, signed, retried, logged."""
