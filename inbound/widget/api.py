@@ -25,10 +25,10 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.tenancy.models import Inbox
 from inbound.ingest.widget_steps import WidgetFile
-from inbound.widget import limits, service, tokens, uploads
+from inbound.widget import downloads, limits, service, tokens, uploads
 from inbound.widget.config import WidgetConfig, parse_origin
 from inbound.widget.identity import IdentityRefusedError, check_identity
-from inbound.widget.models import WidgetConversation
+from inbound.widget.models import WidgetConversation, WidgetMessage
 from inbound.widget.schemas import (
     ConversationPublic,
     ConversationStart,
@@ -200,9 +200,22 @@ def post_message(
             session=session, conversation=conversation, client_message_id=body.client_message_id, text=body.text,
             files=attached_files(request, who, body.attachments),
         )
-        public = WidgetMessagePublic.model_validate(row)
+        public = public_message(key_of(request.app), row)
     if not created:
         response.status_code = 200
+    return public
+
+
+def public_message(key: bytes, row: WidgetMessage) -> WidgetMessagePublic:
+    """A transcript row as the visitor sees it, each stored file with a fresh signed download link."""
+    public = WidgetMessagePublic.model_validate(row)
+    for shown, stored in zip(public.attachments, row.attachments, strict=True):
+        sha = stored.get("sha256")
+        if isinstance(sha, str):
+            link, shown.expires_at = downloads.sign_link(
+                key, sha256=sha, filename=shown.filename, content_type=shown.content_type,
+                conversation_id=row.conversation_id)
+            shown.url = f"{PREFIX}{downloads.FILES_PATH}{link}"
     return public
 
 
@@ -229,12 +242,13 @@ def get_history(
     with tenant_scope(runtime.factory, who.inbox.tenant_id) as session:
         conversation = _current(session.get(WidgetConversation, who.claims.conversation_id), who.claims)
         rows = service.history(session=session, conversation_id=conversation.id, after=after)
-        messages = [WidgetMessagePublic.model_validate(r) for r in rows]
+        key = key_of(request.app)
+        messages = [public_message(key, r) for r in rows]
     return HistoryPage(messages=messages, last_seq=messages[-1].seq if messages else after)
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    from inbound.widget import pages, socket, upload_routes
+    from inbound.widget import download_routes, pages, socket, upload_routes
 
     @app.exception_handler(WidgetRefused)
     async def _refused(_: Request, exc: WidgetRefused) -> JSONResponse:
@@ -250,5 +264,6 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
     app.include_router(router)
     app.include_router(upload_routes.router)
+    app.include_router(download_routes.router)
     app.include_router(pages.router)
     app.include_router(socket.router)

@@ -67,6 +67,7 @@ class WidgetMessage(TenantOwned, Base):
     raw_inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("raw_inbound.id"))
     # The ticket message: set by ingest for a visitor message, at once for an agent reply.
     message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("messages.id", ondelete="SET NULL"))
-    # What the visitor sees of their files ({"filename", "content_type", "size"}); `attachments` rows are the truth.
+    # What the visitor sees of their files ({"filename", "content_type", "size", "sha256"}, the blob for the
+    # download link); `attachments` rows are the truth.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = utcnow_column()

@@ -51,6 +51,10 @@ class AttachmentPublic(BaseModel):
     filename: str
     content_type: str
     size: int
+    # A signed download link (GET, no token header) and when it expires; None for files stored
+    # before links existed, and on an upload's answer.
+    url: str | None = None
+    expires_at: int | None = None
 
 
 class UploadPublic(AttachmentPublic):

@@ -68,7 +68,8 @@ def append_transcript(
         tenant_id=conversation.tenant_id, conversation_id=conversation.id, seq=conversation.last_seq, author=author,
         author_name=author_name, body_text=text, client_message_id=client_message_id,
         raw_inbound_id=raw_inbound_id, message_id=message_id, created_at=datetime.now(UTC),
-        attachments=[{"filename": f.filename, "content_type": f.content_type, "size": f.size} for f in files],
+        attachments=[{"filename": f.filename, "content_type": f.content_type, "size": f.size, "sha256": f.sha256}
+                     for f in files],
     )
     session.add(row)
     session.flush()

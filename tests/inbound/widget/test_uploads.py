@@ -57,7 +57,8 @@ def test_an_upload_sent_with_a_message_lands_on_the_ticket_and_in_the_transcript
                                                     "attachments": [up["ref"]]}, headers=v.headers()).status_code == 201
     drain_jobs(widget.runtime)
     (shown,) = v.history().json()["messages"]
-    assert shown["attachments"] == [{"filename": "screenshot.png", "content_type": "image/png", "size": len(PNG)}]
+    (file,) = shown["attachments"]
+    assert (file["filename"], file["content_type"], file["size"]) == ("screenshot.png", "image/png", len(PNG))
     with tenant_scope(widget.runtime.factory, _tenant(v)) as session:
         (att,) = session.execute(select(Attachment)).scalars()
         stored = (att.filename, att.content_type, att.size, att.sha256)

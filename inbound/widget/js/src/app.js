@@ -10,6 +10,8 @@ const STORE = `threadline:${inbox}`;
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
 const form = $("composer");
+const attach = $("attach");
+const picker = $("file");
 const input = $("text");
 const status = $("status");
 
@@ -20,7 +22,9 @@ let identity = null;
 let socket = null;
 let retry = 0;
 let pollTimer = null;
-const pending = new Map(); // client id -> text, until the server has it
+const pending = new Map(); // client id -> {text, attachments (upload refs)}, until the server has it
+const MAX_UPLOAD = 10 * 1024 * 1024; // the server's limit too (413 beyond)
+const FILE_LINK = /^\/widget\/v1\/files\/[A-Za-z0-9_.-]+$/; // only our own download links become hrefs
 const seen = new Set();
 
 const embedded = window.parent !== window && /^https?:\/\/[^/]+$/.test(hostOrigin);
@@ -34,11 +38,62 @@ function say(text, kind = "info") {
   status.dataset.kind = kind;
 }
 
+function files(m) {
+  const ul = document.createElement("ul");
+  ul.className = "files";
+  for (const [i, a] of (m.attachments || []).entries()) {
+    const item = document.createElement("li");
+    const name = String(a.filename || "file");
+    if (typeof a.url === "string" && FILE_LINK.test(a.url)) {
+      const link = document.createElement("a");
+      link.href = a.url;
+      link.download = name;
+      link.textContent = name;
+      link.setAttribute("aria-label", `Download ${name}`);
+      link.dataset.expires = String(a.expires_at || 0);
+      link.addEventListener("click", (event) => refreshLink(event, m.seq, i));
+      item.appendChild(link);
+    } else {
+      item.textContent = name; // still uploading, or stored before download links
+    }
+    ul.appendChild(item);
+  }
+  return ul;
+}
+
+// A link handed out over an hour ago has expired: fetch this message again for a fresh one.
+async function refreshLink(event, seq, index) {
+  const link = event.currentTarget;
+  if (Number(link.dataset.expires) - 30 > Date.now() / 1000 || !seq) return;
+  event.preventDefault();
+  try {
+    const page = await call("GET", `/messages?after=${seq - 1}`);
+    const fresh = page.messages[0] && page.messages[0].attachments[index];
+    if (fresh && FILE_LINK.test(fresh.url || "")) {
+      link.href = fresh.url;
+      link.dataset.expires = String(fresh.expires_at || 0);
+      link.click();
+    }
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+function unrender(key) {
+  seen.delete(key);
+  const el = list.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  if (el) el.remove();
+}
+
 function render(m) {
   const key = m.client_message_id || `s${m.seq}`;
   if (seen.has(key)) {
     const el = list.querySelector(`[data-key="${CSS.escape(key)}"]`);
-    if (el) el.classList.remove("pending");
+    if (el && el.classList.contains("pending") && !m.pending) {
+      el.classList.remove("pending");
+      const old = el.querySelector("ul.files");
+      if (old) old.replaceWith(files(m)); // now with download links
+    }
     return;
   }
   seen.add(key);
@@ -52,9 +107,12 @@ function render(m) {
     who.textContent = m.author_name;
     li.appendChild(who);
   }
-  const body = document.createElement("p");
-  body.textContent = m.body_text;
-  li.appendChild(body);
+  if (m.body_text || !(m.attachments || []).length) {
+    const body = document.createElement("p");
+    body.textContent = m.body_text;
+    li.appendChild(body);
+  }
+  if ((m.attachments || []).length) li.appendChild(files(m));
   list.appendChild(li);
   list.scrollTop = list.scrollHeight;
 }
@@ -62,8 +120,10 @@ function render(m) {
 async function call(method, path, body) {
   const headers = { "X-Threadline-Embed-Origin": hostOrigin };
   if (token) headers["X-Threadline-Visitor"] = token;
-  if (body) headers["Content-Type"] = "application/json";
-  const res = await fetch(API + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const form = body instanceof FormData; // multipart: the browser sets the type and boundary
+  if (body && !form) headers["Content-Type"] = "application/json";
+  const payload = body && !form ? JSON.stringify(body) : body;
+  const res = await fetch(API + path, { method, headers, body: payload });
   let data = null;
   try {
     data = await res.json();
@@ -174,9 +234,9 @@ function stopPolling() {
 }
 
 async function flush() {
-  for (const [id, text] of pending) {
+  for (const [id, item] of pending) {
     try {
-      const m = await call("POST", "/messages", { client_message_id: id, text });
+      const m = await call("POST", "/messages", { client_message_id: id, ...item });
       pending.delete(id);
       render(m);
       say("");
@@ -201,7 +261,7 @@ form.addEventListener("submit", async (event) => {
   const text = input.value.trim();
   if (!text) return;
   const id = crypto.randomUUID();
-  pending.set(id, text);
+  pending.set(id, { text, attachments: [] });
   render({ client_message_id: id, author: "visitor", body_text: text, pending: true });
   input.value = "";
   try {
@@ -211,8 +271,54 @@ form.addEventListener("submit", async (event) => {
     }
     await flush();
   } catch (err) {
-    say(err.status === 403 ? "This chat is not available on this site." : "Not sent yet, retrying…", "error");
+    say(err.status === 403 ? err.message || "This chat is not available on this site." : "Not sent yet, retrying…",
+      "error");
   }
+});
+
+async function ensureStarted() {
+  if (!token) {
+    await start();
+    connect();
+  }
+}
+
+// One file per pick: uploaded first (type sniffed by the server), then sent as its own message.
+async function upload(file) {
+  if (file.size > MAX_UPLOAD) {
+    say(`That file is too large: the limit is ${MAX_UPLOAD / 1024 / 1024} MiB.`, "error");
+    return;
+  }
+  const id = crypto.randomUUID();
+  render({ client_message_id: id, author: "visitor", body_text: "", attachments: [{ filename: file.name }], pending: true });
+  say(`Uploading ${file.name}…`);
+  const data = new FormData();
+  data.append("file", file, file.name);
+  try {
+    await ensureStarted();
+    let up;
+    try {
+      up = await call("POST", "/attachments", data);
+    } catch (err) {
+      if (err.status !== 401) throw err;
+      token = null; // revoked: start again and retry once
+      await ensureStarted();
+      up = await call("POST", "/attachments", data);
+    }
+    pending.set(id, { text: "", attachments: [up.ref] });
+    say("");
+    await flush();
+  } catch (err) {
+    unrender(id);
+    say(err.status ? err.message : "The file was not sent: check your connection and try again.", "error");
+  }
+}
+
+attach.addEventListener("click", () => picker.click());
+picker.addEventListener("change", () => {
+  const file = picker.files && picker.files[0];
+  picker.value = "";
+  if (file) upload(file).finally(() => attach.focus());
 });
 
 setInterval(() => {
