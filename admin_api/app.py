@@ -16,7 +16,9 @@ from admin_api.conventions import API_PREFIX, TAGS
 from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from admin_api.ratelimit import RateLimit, make_limiter
 from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
-from admin_api.routes import agents, api_keys, audit, health, inboxes, knowledge, tenants, tickets, webhooks
+from admin_api.routes import (
+    agents, api_keys, audit, health, held, inboxes, jobs, knowledge, messages, tenants, tickets, webhooks,
+)
 from core.crypto import SecretBox
 from core.runtime import Runtime
 
@@ -33,7 +35,7 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> Fast
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (tenants, api_keys, inboxes, agents, audit, tickets, webhooks, knowledge):
+    for module in (tenants, api_keys, inboxes, agents, audit, tickets, messages, held, jobs, webhooks, knowledge):
         app.include_router(module.router, prefix=API_PREFIX)
     for mount in runtime.registry.http_mounts:
         mount(app, runtime.settings)

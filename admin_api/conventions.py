@@ -50,7 +50,10 @@ TAGS: list[dict[str, Any]] = [
     {"name": "inboxes", "description": "Support addresses: reply mode, acknowledgement, Slack binding, IMAP."},
     {"name": "agents", "description": "Agents: created by email, roles, deactivation, linked chat ids."},
     {"name": "audit", "description": "The audit log of admin actions (read-only)."},
-    {"name": "tickets", "description": "Tickets."},
+    {"name": "tickets", "description": "Tickets: filters, full-text search, update, reply, note, merge, split, "
+                                        "raw mail and attachments."},
+    {"name": "mail", "description": "Held mail (release) and failed mail (replay)."},
+    {"name": "jobs", "description": "Background jobs: dead letters, retry."},
     {"name": "webhooks", "description": "Webhooks: signed POSTs on ticket and message events, retried, logged."},
     {"name": "knowledge", "description": "The knowledge base: documents, search, retrieval evaluation, draft stats."},
 ]

@@ -1,26 +1,47 @@
-"""Tickets for admins: list and show (read-only here; agents act from Slack)."""
+"""Tickets: filtered lists and full-text search, show, create, update, reply, note, merge.
+
+Messages (raw mail, attachments, split) are in admin_api.routes.messages. The ETag of a ticket
+covers its fields (TicketPublic), not its thread: a new message does not make a PATCH stale.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import Query
-from pydantic import BaseModel, Field, field_validator
+from fastapi import Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from admin_api.auth import Principal, TenantPrincipalDep, audit_context
 from admin_api.conventions import admin_router
 from admin_api.deps import RuntimeDep, SessionDep
+from admin_api.etags import check_if_match, set_etag
+from admin_api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, paginate
 from core.errors import InvalidInput
 from core.jobs.outbox import record_events
 from core.tenancy.models import Inbox
 from core.tenancy.service import is_email_address
-from core.tickets import service
+from core.tickets import operations, queries, service
 from core.tickets.models import ActorKind, Channel, Direction, Priority, TicketStatus
-from core.tickets.schemas import Actor, NewMessage, TicketDetail, TicketPublic
+from core.tickets.schemas import Actor, MessagePublic, NewMessage, TicketDetail, TicketPublic
 from core.tickets.views import ticket_detail
+
+router = admin_router("tickets")
+
+_TAG = Field(min_length=1, max_length=64)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The API key is the actor of what it does (timeline and audit log name it)."""
+    return Actor(ActorKind.API, f"key:{principal.prefix}", principal.actor)
 
 
 class TicketCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "subject": "Phone: restore failed", "customer_email": "carol@example.com", "text": "Called at 9:10 ..."}]})
+
     subject: str = Field(min_length=1, max_length=998)
     customer_email: str = Field(max_length=320)
     customer_name: str | None = Field(default=None, max_length=200)
@@ -36,27 +57,80 @@ class TicketCreate(BaseModel):
             raise ValueError("is not an email address")
         return value.strip()
 
-router = admin_router("tickets")
+
+class TicketUpdate(BaseModel):
+    """Send only what changes; `"assignee_id": null` unassigns; `tags` replaces the tags."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "pending", "priority": "high", "tags": ["billing", "vip"]}]})
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assignee_id: uuid.UUID | None = None
+    tags: list[Annotated[str, _TAG]] | None = Field(default=None, max_length=50)
 
 
-@router.get("/tickets", response_model=list[TicketPublic])
+class TextBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Thanks, the restore works again now."}]})
+
+    text: str = Field(min_length=1, max_length=200_000)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty")
+        return value
+
+
+class MergeBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"into": 1042}]})
+
+    into: int = Field(ge=1, description="the number of the ticket that stays")
+
+
+@router.get("/tickets", response_model=Page[TicketPublic])
 def list_tickets(
-    session: SessionDep,
-    status: list[TicketStatus] | None = Query(default=None),
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
-) -> list[TicketPublic]:
-    rows = service.list_tickets(session=session, statuses=status, limit=limit, offset=offset)
-    return [TicketPublic.model_validate(t) for t in rows]
+    request: Request, response: Response, session: SessionDep,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    inbox_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    assignee_id: Annotated[uuid.UUID | None, Query()] = None,
+    unassigned: Annotated[bool, Query(description="only tickets nobody is assigned")] = False,
+    contact: Annotated[str | None, Query(max_length=320, description="the customer's email address")] = None,
+    tag: Annotated[list[Annotated[str, _TAG]] | None, Query(description="tickets with all these tags")] = None,
+    created_since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
+    created_until: Annotated[datetime | None, Query(description="exclusive")] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_until: Annotated[datetime | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=queries.MAX_QUERY_CHARS,
+                                   description='full text over subjects and messages: words, "a phrase", -not')] = None,
+    cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[TicketPublic]:
+    """Newest first, with every filter combined (AND); repeat a parameter for OR (`status=new&status=open`)."""
+    where = queries.TicketFilter(
+        statuses=tuple(status or ()), priorities=tuple(priority or ()), inbox_ids=tuple(inbox_id or ()),
+        assignee_id=assignee_id, unassigned=unassigned, contact_email=contact, tags=tuple(tag or ()),
+        created_since=created_since, created_until=created_until, updated_since=updated_since,
+        updated_until=updated_until, text=q,
+    )
+    rows = queries.list_tickets(session=session, where=where, after=decode_cursor(cursor, id_type=uuid.UUID),
+                                limit=limit + 1)
+    return paginate(request, response, rows, limit=limit, to_public=TicketPublic.model_validate)
 
 
 @router.get("/tickets/{number}", response_model=TicketDetail)
-def show_ticket(number: int, session: SessionDep) -> TicketDetail:
-    return ticket_detail(session=session, ticket=service.get_ticket_by_number(session=session, number=number))
+def show_ticket(number: int, response: Response, session: SessionDep) -> TicketDetail:
+    """The ticket with its messages (thread rule and reason, flags, sender authentication, attachments)
+    and its timeline. The ETag is the ticket's own fields (for PATCH)."""
+    ticket = service.get_ticket_by_number(session=session, number=number)
+    set_etag(response, TicketPublic.model_validate(ticket))
+    return ticket_detail(session=session, ticket=ticket)
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201)
-def create_ticket(body: TicketCreate, session: SessionDep, runtime: RuntimeDep) -> TicketDetail:
+def create_ticket(body: TicketCreate, request: Request, response: Response, session: SessionDep,
+                  runtime: RuntimeDep) -> TicketDetail:
     """Open a ticket on behalf of a customer (phone call, import, another system)."""
     stmt = select(Inbox).order_by(Inbox.created_at).limit(1)
     if body.inbox_id:
@@ -76,4 +150,62 @@ def create_ticket(body: TicketCreate, session: SessionDep, runtime: RuntimeDep) 
         ),
     )
     record_events(session=session, registry=runtime.registry, events=out.events)
+    response.headers["Location"] = f"{request.url.path}/{out.value.number}"
+    return ticket_detail(session=session, ticket=out.value)
+
+
+@router.patch("/tickets/{number}", response_model=TicketPublic)
+def update_ticket(number: int, body: TicketUpdate, request: Request, response: Response, session: SessionDep,
+                  principal: TenantPrincipalDep, runtime: RuntimeDep) -> TicketPublic:
+    ticket = service.get_ticket_by_number(session=session, number=number)
+    ticket = service.get_ticket(session=session, ticket_id=ticket.id, for_update=True)
+    check_if_match(request, TicketPublic.model_validate(ticket))
+    changes = operations.TicketChanges(
+        status=body.status, priority=body.priority, tags=body.tags,
+        **({"assignee_id": body.assignee_id} if "assignee_id" in body.model_fields_set else {}),
+    )
+    out = operations.update_ticket(session=session, ticket=ticket, changes=changes, actor=actor_of(principal),
+                                   audit=audit_context(request, principal))
+    record_events(session=session, registry=runtime.registry, events=out.events)
+    session.flush()
+    public = TicketPublic.model_validate(ticket)
+    set_etag(response, public)
+    return public
+
+
+@router.post("/tickets/{number}/replies", response_model=MessagePublic, status_code=201)
+def reply(number: int, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+          runtime: RuntimeDep) -> MessagePublic:
+    """Mail a public reply to the customer, after the undo window, exactly as a reply from Slack."""
+    ticket = service.get_ticket_by_number(session=session, number=number)
+    ticket = service.get_ticket(session=session, ticket_id=ticket.id, for_update=True)
+    out = operations.reply(session=session, registry=runtime.registry, ticket=ticket, text=body.text,
+                           actor=actor_of(principal), audit=audit_context(request, principal),
+                           undo_seconds=runtime.settings.undo_seconds)
+    record_events(session=session, registry=runtime.registry, events=out.events)
+    return MessagePublic.model_validate(out.value)
+
+
+@router.post("/tickets/{number}/notes", response_model=MessagePublic, status_code=201)
+def note(number: int, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+         runtime: RuntimeDep) -> MessagePublic:
+    """An internal note: shown to agents (timeline, chat thread), never mailed."""
+    ticket = service.get_ticket_by_number(session=session, number=number)
+    out = operations.add_note(session=session, ticket=ticket, text=body.text, actor=actor_of(principal),
+                              audit=audit_context(request, principal))
+    record_events(session=session, registry=runtime.registry, events=out.events)
+    return MessagePublic.model_validate(out.value)
+
+
+@router.post("/tickets/{number}/merge", response_model=TicketDetail)
+def merge(number: int, body: MergeBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+          runtime: RuntimeDep) -> TicketDetail:
+    """Merge this ticket into `into`: its messages move there, it is closed and linked to it; both
+    timelines and chat threads say so. Answers the ticket that stays."""
+    source = service.get_ticket_by_number(session=session, number=number)
+    target = service.get_ticket_by_number(session=session, number=body.into)
+    out = operations.merge_tickets(session=session, source=source, target=target, actor=actor_of(principal),
+                                   audit=audit_context(request, principal))
+    record_events(session=session, registry=runtime.registry, events=out.events)
+    session.flush()
     return ticket_detail(session=session, ticket=out.value)

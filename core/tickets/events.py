@@ -23,6 +23,9 @@ class EventKind:
     STATUS_CHANGED = "ticket.status_changed"
     PRIORITY_CHANGED = "ticket.priority_changed"
     ASSIGNEE_CHANGED = "ticket.assignee_changed"
+    TAGS_CHANGED = "ticket.tags_changed"
+    MERGED = "ticket.merged"  # data: {"from_number", "into_number"}; emitted for both tickets
+    SPLIT = "ticket.split"  # data: {"from_number", "new_number", "message_id"}; for both tickets
     DELIVERY_CHANGED = "message.delivery_changed"  # a public reply was sent, failed or cancelled
     DRAFT_CHANGED = "draft.changed"  # a draft was proposed, sent, edited, discarded or went stale
     DRAFT_REQUESTED = "draft.requested"  # an agent asked for a (new) draft

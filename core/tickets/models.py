@@ -98,6 +98,11 @@ class Ticket(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_tickets_tenant_status", "tenant_id", "status"),
+        # Lists and search (core/tickets/queries.py must use the same full-text expression).
+        Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_tickets_tags", "tags", postgresql_using="gin"),
+        Index("ix_tickets_subject_fts", text("to_tsvector('simple'::regconfig, subject::text)"),
+              postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -130,6 +135,8 @@ class Message(TenantOwned, Base):
         Index("ix_messages_tenant_email_message_id", "tenant_id", "email_message_id"),
         # Per-sender rate caps count a contact's recent messages on every inbound mail.
         Index("ix_messages_author_created", "author_contact_id", "created_at"),
+        # Full-text search over message text (core/tickets/queries.py uses the same expression).
+        Index("ix_messages_body_fts", text("to_tsvector('simple'::regconfig, body_text)"), postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -58,6 +58,16 @@ class Outcome(Generic[T]):
     first_message: Any = None  # open_ticket: the Message created with the ticket, if any
 
 
+class AttachmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    inline: bool
+
+
 class MessagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -65,6 +75,10 @@ class MessagePublic(BaseModel):
     direction: Direction
     source: Channel
     author_name: str | None
+    author_agent_id: uuid.UUID | None = None
+    raw_inbound_id: uuid.UUID | None = None  # the stored mail: GET .../messages/{id}/raw
+    sender_auth: dict[str, Any] | None = None  # SPF/DKIM/DMARC of an inbound mail
+    attachments: list[AttachmentPublic] = []
     body_text: str
     reply_text: str | None
     email_message_id: str | None
@@ -93,6 +107,7 @@ class TicketPublic(BaseModel):
     updated_at: datetime
     first_response_at: datetime | None
     resolved_at: datetime | None
+    linked_ticket_id: uuid.UUID | None = None  # merged into, or split from
 
 
 class TicketEventPublic(BaseModel):

@@ -244,6 +244,19 @@ def assign(*, session: Session, ticket: Ticket, agent_id: uuid.UUID | None, acto
     return Outcome(ticket, [DomainEvent(EventKind.ASSIGNEE_CHANGED, ticket.tenant_id, ticket.id, data)])
 
 
+def set_tags(*, session: Session, ticket: Ticket, tags: Sequence[str], actor: Actor) -> Outcome[Ticket]:
+    """Replace the tags (trimmed, de-duplicated, order kept)."""
+    new = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    old = list(ticket.tags or [])
+    if new == old:
+        return Outcome(ticket, [])
+    ticket.tags = new
+    ticket.updated_at = now()
+    data = {"from": old, "to": new}
+    _record(session, ticket, EventKind.TAGS_CHANGED, actor, data)
+    return Outcome(ticket, [DomainEvent(EventKind.TAGS_CHANGED, ticket.tenant_id, ticket.id, data)])
+
+
 def set_delivery_state(
     *, session: Session, message: Message, state: DeliveryState, error: str | None = None
 ) -> None:

@@ -73,7 +73,7 @@ def test_a_tenant_key_sees_only_its_own_tickets(client: TestClient, runtime: Run
     make_ticket(runtime, tenant_id=a.id, inbox_id=inbox_a.id, subject="A's ticket")
     make_ticket(runtime, tenant_id=b.id, inbox_id=inbox_b.id, subject="B's ticket")
     res = client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {_key(runtime, a.id)}"})
-    assert [t["subject"] for t in res.json()] == ["A's ticket"]
+    assert [t["subject"] for t in res.json()["items"]] == ["A's ticket"]
 
 
 def test_ticket_detail_has_messages_and_timeline_and_404s_for_foreign_numbers(
