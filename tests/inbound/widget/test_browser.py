@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,21 +35,39 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture()
-def api(runtime: Runtime) -> Iterator[str]:
+@dataclass
+class ApiServer:
     """The API server (uvicorn, a thread) plus a job loop standing in for relay + worker."""
+
+    url: str
+    server: Any
+    thread: threading.Thread
+    worker: threading.Thread
+    stop: threading.Event
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.worker.join(timeout=10)
+
+
+@contextmanager
+def serve_api(runtime: Runtime, *, public_url: str | None = None, port: int | None = None) -> Iterator[ApiServer]:
+    """Serve on `port` (a free one by default); `public_url` is where browsers reach it (a proxy, say)."""
     import uvicorn
 
-    port = _port()
-    runtime.settings.public_url = f"http://127.0.0.1:{port}"
+    port = port or free_port()
+    runtime.settings.public_url = public_url or f"http://127.0.0.1:{port}"
     server = uvicorn.Server(uvicorn.Config(widget_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     stop = threading.Event()
 
     def jobs() -> None:
@@ -60,16 +80,23 @@ def api(runtime: Runtime) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield runtime.settings.public_url
-    stop.set()
-    server.should_exit = True
-    worker.join(timeout=10)
+    handle = ApiServer(runtime.settings.public_url, server, thread, worker, stop)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture()
+def api(runtime: Runtime) -> Iterator[str]:
+    with serve_api(runtime) as server:
+        yield server.url
 
 
 @pytest.fixture()
 def host_page(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A plain static site on another origin (localhost vs 127.0.0.1)."""
-    port = _port()
+    port = free_port()
     handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
     httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -91,12 +118,12 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         context.close()
 
 
-def _tickets(runtime: Runtime, tenant_id: uuid.UUID) -> list[Ticket]:
+def tickets_of(runtime: Runtime, tenant_id: uuid.UUID) -> list[Ticket]:
     with tenant_scope(runtime.factory, tenant_id) as session:
         return list(session.execute(select(Ticket)).scalars())
 
 
-def _wait(predicate: Any, timeout: float = 15) -> Any:
+def wait_until(predicate: Any, timeout: float = 15) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -124,11 +151,11 @@ def test_a_visitor_message_becomes_a_ticket_and_the_agent_reply_appears_live(
     evil = "<img src=x onerror=\"document.title='pwned'\">"
     frame.locator("#text").fill(evil)
     frame.locator("#text").press("Enter")
-    (ticket,) = _wait(lambda: _tickets(runtime, tenant.id))
+    (ticket,) = wait_until(lambda: tickets_of(runtime, tenant.id))
     assert ticket.channel is Channel.WIDGET
     frame.locator("li.visitor:not(.pending)").wait_for()
     # The visitor has a socket now; the agent answers (as Slack would, through core services).
-    _wait(lambda: frame.locator("li.visitor").count() == 1 and page.evaluate("() => true"))
+    wait_until(lambda: frame.locator("li.visitor").count() == 1 and page.evaluate("() => true"))
     time.sleep(0.5)
     with tenant_scope(runtime.factory, tenant.id) as session:
         t = service.get_ticket(session=session, ticket_id=ticket.id, for_update=True)
