@@ -36,7 +36,7 @@ from bots.slack.runtime import SlackDeps
 from bots.slack.users import UserDirectory
 from bots.surface import actions
 from bots.surface.deps import SurfaceDeps
-from core.errors import ConfigurationError, NotFound, UserError
+from core.errors import ConfigurationError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _single_workspace(surface: SurfaceDeps) -> tuple[SlackDeps, Callable[..., Au
         return AuthorizeResult(enterprise_id=who.get("enterprise_id"), team_id=who.get("team_id"),
                                bot_user_id=who.get("user_id"), bot_id=who.get("bot_id"), bot_token=token)
 
-    return SlackDeps(surface, client, UserDirectory(client), who.get("user_id")), authorize
+    return SlackDeps(surface, client, UserDirectory(client), who.get("user_id"), team_id=who.get("team_id")), authorize
 
 
 def _multi_workspace(surface: SurfaceDeps) -> Callable[..., AuthorizeResult | None]:
@@ -125,12 +125,9 @@ def _tenant_guard(surface: SurfaceDeps) -> Callable[..., Any]:
         if expected is None:
             return next()  # no authorization needed (url_verification, ssl_check, ...)
         channel = _channel_of(body)
-        try:
-            owner = actions.tenant_for_channel(surface, surface=SURFACE, channel=channel)
-        except NotFound:
-            return next()  # the listener tells the agent how to bind the channel
-        if owner == expected:
-            return next()
+        owner = actions.tenant_for_channel(surface, surface=SURFACE, channel=channel)
+        if owner is None or owner == expected:
+            return next()  # unbound (a DM): the listener uses the installation's tenant
         log.warning("slack request for another tenant's channel refused",
                     extra={"team": context.team_id, "channel": channel})
         return BoltResponse(status=200, body=_OTHER_TENANT)
@@ -149,7 +146,8 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
     authorize: Callable[..., AuthorizeResult | None]
     if multi:
         base = api_client(s)
-        deps, authorize = SlackDeps(surface, base, UserDirectory(base), None), _multi_workspace(surface)
+        deps = SlackDeps(surface, base, UserDirectory(base), None, single_workspace=False)
+        authorize = _multi_workspace(surface)
     else:
         deps, authorize = _single_workspace(surface)
     app = App(
@@ -168,7 +166,7 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
             return deps
         client = context.client
         return replace(deps, client=client, users=directories.get(context.team_id, client),
-                       bot_user_id=context.bot_user_id)
+                       bot_user_id=context.bot_user_id, team_id=context.team_id, workspace_tenant=context.get(TENANT_KEY))
 
     if multi:
         app.middleware(_tenant_guard(surface))

@@ -38,7 +38,7 @@ AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 STATE_COOKIE = "threadline_slack_oauth_state"
 # The bot scopes of manifest.yaml (a test keeps the two equal; the manifest is not shipped).
 BOT_SCOPES = ("chat:write", "channels:history", "groups:history", "reactions:write", "users:read",
-              "users:read.email", "commands")
+              "users:read.email", "channels:read", "groups:read", "usergroups:read", "commands")
 
 
 def redirect_uri(settings: Settings) -> str:

@@ -19,6 +19,9 @@ class SlackDeps:
     client: WebClient
     users: UserDirectory
     bot_user_id: str | None
+    team_id: str | None = None  # the workspace this request came from (its installation's team)
+    workspace_tenant: uuid.UUID | None = None  # that installation's tenant (OAuth installs)
+    single_workspace: bool = True  # SLACK_BOT_TOKEN: one workspace, no installation rows
 
     def request_reaction(self, tenant_id: uuid.UUID, channel: str, ts: str, name: str) -> None:
         """Reactions are Slack calls: done by a job, not in the listener."""

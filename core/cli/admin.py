@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.cli.context import command_runtime, fail
+from core.cli.tenant import tenant_from_option
 from core.db.session import system_scope, tenant_scope
 from core.errors import InvalidInput, ThreadlineError
 from core.registry import Registry
@@ -29,11 +29,11 @@ from core.tenancy import agents as agent_service
 from core.tenancy import inboxes as inbox_service
 from core.tenancy import keys as key_service
 from core.tenancy.audit import AuditContext
-from core.tenancy.models import AgentRole, ApiKeyScope, ReplyMode, Tenant
+from core.tenancy.models import AgentRole, ApiKeyScope, ReplyMode
 from core.tenancy.schemas import AgentPublic, ApiKeyPublic, InboxPublic
 from core.tenancy.service import create_agent
 
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (required when there are several)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 PlatformOpt = Annotated[bool, typer.Option("--platform", help="platform keys (no tenant) instead of a tenant's")]
 EmailArg = Annotated[str, typer.Argument(help="the agent's email address")]
@@ -69,14 +69,7 @@ def _scope(
     with command_runtime(registry) as rt:
         tenant_id: uuid.UUID | None = None
         if not platform:
-            with system_scope(rt.factory) as session:
-                stmt = select(Tenant).order_by(Tenant.created_at)
-                if tenant_slug:
-                    stmt = stmt.where(Tenant.slug == tenant_slug)
-                tenant = session.execute(stmt.limit(1)).scalar_one_or_none()
-            if tenant is None:
-                raise fail(f"no tenant {tenant_slug!r}" if tenant_slug else "no tenant yet: run `threadline bootstrap`")
-            tenant_id = tenant.id
+            tenant_id = tenant_from_option(rt.factory, tenant_slug).id
         try:
             scope = tenant_scope(rt.factory, tenant_id) if tenant_id else system_scope(rt.factory)
             with scope as session:
@@ -225,11 +218,15 @@ def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
         ack: Annotated[OnOff | None, typer.Option("--ack", help="send an acknowledgement to new tickets")] = None,
         ack_text: Annotated[str | None, typer.Option("--ack-text", help="its text ('' = the built-in one)")] = None,
         slack_channel: Annotated[str | None, typer.Option("--slack-channel", help="channel id ('' unbinds)")] = None,
+        slack_user_group: Annotated[str | None, typer.Option(
+            "--slack-user-group", help="only this Slack user group (S…) acts on tickets, not every channel member "
+            "('' = channel members again)")] = None,
         name: Annotated[str | None, typer.Option("--name")] = None,
         tenant: TenantOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         given: dict[str, Any] = {"reply_mode": reply_mode, "name": name, "slack_channel_id": slack_channel,
+                                 "slack_user_group_id": slack_user_group,
                                  "send_acknowledgement": None if ack is None else ack is OnOff.ON}
         changes = {k: v for k, v in given.items() if v is not None}
         if ack_text is not None:

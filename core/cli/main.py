@@ -9,11 +9,13 @@ from typing import Annotated, Optional
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli import admin as admin_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
 from core.cli.context import command_runtime, fail
+from core.cli.tenant import tenant_from_option
 from core.db.migrate import upgrade
 from core.db.session import system_scope, tenant_scope
 from core.errors import NotFound
@@ -34,18 +36,11 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _tenant_option(session_factory: object, slug: str | None) -> Tenant:
-    with system_scope(session_factory) as session:  # type: ignore[arg-type]
-        stmt = select(Tenant).order_by(Tenant.created_at)
-        if slug:
-            stmt = stmt.where(Tenant.slug == slug)
-        tenant = session.execute(stmt.limit(1)).scalar_one_or_none()
-    if tenant is None:
-        raise fail("no such tenant" if slug else "no tenant yet: run `threadline bootstrap` (or `threadline up`)")
-    return tenant
+def _tenant_option(session_factory: sessionmaker[Session], slug: str | None) -> Tenant:
+    return tenant_from_option(session_factory, slug)
 
 
-TenantOpt = Annotated[Optional[str], typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[Optional[str], typer.Option("--tenant", help="tenant slug (required when there are several)")]
 
 
 def build_cli(registry: Registry) -> typer.Typer:

@@ -64,6 +64,9 @@ class Inbox(TenantOwned, Base):
     address: Mapped[str] = mapped_column(String(320), unique=True)
     reply_mode: Mapped[ReplyMode] = mapped_column(str_enum(ReplyMode, "reply_mode"), default=ReplyMode.THREAD)
     slack_channel_id: Mapped[str | None] = mapped_column(String(64))
+    # When set, only members of this Slack user group (S…) act on the inbox's tickets; else the
+    # members of its bound channel do (bots/surface/access.py).
+    slack_user_group_id: Mapped[str | None] = mapped_column(String(64))
     teams_channel_id: Mapped[str | None] = mapped_column(String(256))
     send_acknowledgement: Mapped[bool] = mapped_column(Boolean, default=False)
     # None = the built-in acknowledgement text.

@@ -99,6 +99,7 @@ class InboxPublic(BaseModel):
     send_acknowledgement: bool
     acknowledgement_text: str | None
     slack_channel_id: str | None
+    slack_user_group_id: str | None = None
     teams_channel_id: str | None
     created_at: datetime
 
@@ -126,6 +127,8 @@ class InboxUpdate(BaseModel):
     send_acknowledgement: bool | None = None
     acknowledgement_text: str | None = Field(default=None, max_length=5000)
     slack_channel_id: str | None = Field(default=None, max_length=64)
+    slack_user_group_id: str | None = Field(default=None, max_length=64,
+                                            description="only this Slack user group acts on tickets (null: channel members)")
     teams_channel_id: str | None = Field(default=None, max_length=256)
 
 

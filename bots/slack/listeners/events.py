@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from bots.slack.access import allowed_user
 from bots.slack.ids import SURFACE, Reaction
 from bots.slack.runtime import SlackDeps
 from bots.surface import actions
@@ -49,7 +50,7 @@ def _new(event: dict[str, Any], deps: SlackDeps) -> None:
         ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
     if ref is None:
         return  # a thread that is not a ticket
-    user = deps.users.get(event["user"])
+    user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=event["user"])
     outcome = actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=channel, ts=ts,
                                             text=event.get("text", ""))
     if outcome.intent in (ThreadIntent.NOTE, ThreadIntent.INTERNAL):
@@ -63,7 +64,8 @@ def _edited(event: dict[str, Any], deps: SlackDeps) -> None:
         return
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
     if ref is not None:
-        actions.agent_edited(deps.surface, ref=ref, user=deps.users.get(message["user"]), channel=channel,
+        user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=message["user"])
+        actions.agent_edited(deps.surface, ref=ref, user=user, channel=channel,
                              ts=message["ts"], text=message.get("text", ""))
 
 
@@ -74,5 +76,6 @@ def _deleted(event: dict[str, Any], deps: SlackDeps) -> None:
         return
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
     if ref is not None:
-        actions.agent_deleted(deps.surface, ref=ref, user=deps.users.get(previous["user"]), channel=channel,
+        user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=previous["user"])
+        actions.agent_deleted(deps.surface, ref=ref, user=user, channel=channel,
                               ts=event.get("deleted_ts") or previous.get("ts", ""))

@@ -62,6 +62,7 @@ class OAuthFakeSlack(FakeSlack):
 
     def grant(self, code: str, *, team_id: str, token: str) -> None:
         self.tokens.add(token)
+        self.token_teams[token] = team_id
         self.grants[code] = {
             "access_token": token, "token_type": "bot", "scope": ",".join(BOT_SCOPES), "bot_user_id": "U0BOT",
             "app_id": "A0APP", "team": {"id": team_id, "name": f"Team {team_id}"}, "enterprise": None,
