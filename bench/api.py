@@ -1,0 +1,157 @@
+"""Admin API latency at 10k and at 1M tickets: the ticket list, a filtered list and a full-text search.
+
+Data: several tenants (3 inboxes each), tickets with 3 messages each, generated inside an embedded
+Postgres with INSERT ... SELECT generate_series (indexes dropped during the load and rebuilt, as a
+bulk import would). Requests go through the real app (admin_api.create_app: auth, RLS session,
+pagination, serialisation) in process over ASGI with httpx (Starlette's TestClient), one client,
+sequentially; the rate limit is raised so it does not throttle the run.
+Run: .venv/bin/python bench/api.py [--tickets 10000 1000000] [--tenants 4] [--requests 200]
+Goals (issue 12): p95(1M) <= 2 x p95(10k), p95 < 200 ms at 1M for a page of 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from admin_api.app import create_app  # noqa: E402
+from admin_api.ratelimit import RateLimit  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
+from core.db.session import system_scope  # noqa: E402
+from core.infra.embedded import EmbeddedPostgres  # noqa: E402
+from core.infra.stack import _ensure_database  # noqa: E402
+from core.registry import Registry  # noqa: E402
+from core.runtime import Runtime, build_runtime  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.tenancy.keys import issue_api_key  # noqa: E402
+from core.tenancy.service import create_inbox, create_tenant  # noqa: E402
+
+VOCABULARY = 2000  # message words are tok0..tok1999: a searched word is in ~0.15% of messages
+TAGS = 10
+INDEXES = {  # dropped for the bulk load, rebuilt after (same definitions as the models/migrations)
+    "ix_tickets_tenant_created": "CREATE INDEX ix_tickets_tenant_created ON tickets (tenant_id, created_at, id)",
+    "ix_tickets_tags": "CREATE INDEX ix_tickets_tags ON tickets USING gin (tags)",
+    "ix_tickets_subject_fts": "CREATE INDEX ix_tickets_subject_fts ON tickets "
+                              "USING gin (to_tsvector('simple'::regconfig, subject::text))",
+    "ix_messages_body_fts": "CREATE INDEX ix_messages_body_fts ON messages "
+                            "USING gin (to_tsvector('simple'::regconfig, body_text))",
+    "ix_messages_ticket_created": "CREATE INDEX ix_messages_ticket_created ON messages (ticket_id, created_at)",
+}
+
+_TICKETS = text("""
+INSERT INTO tickets (id, tenant_id, number, inbox_id, subject, status, priority, channel, reply_token, tags,
+                     created_at, updated_at)
+SELECT gen_random_uuid(), CAST(:tenant AS uuid), :start + g, (:inboxes ::uuid[])[1 + (g % 3)],
+       'Problem ' || g || ' with tok' || (g * 7 % 2000),
+       (ARRAY['new','open','pending','resolved','closed'])[1 + (g * 13 % 5)],
+       (ARRAY['low','normal','high','urgent'])[1 + (g % 4)], 'email',
+       md5(CAST(:tenant AS text) || '-' || (:start + g)), ARRAY['tag' || (g * 3 % 10)],
+       c, c + interval '1 hour'
+FROM generate_series(1, :n) g, LATERAL (SELECT now() - random() * interval '365 days' AS c) t
+""")
+_MESSAGES = text("""
+INSERT INTO messages (id, tenant_id, ticket_id, direction, source, body_text, "references", flags, delivery_state,
+                      created_at)
+SELECT gen_random_uuid(), t.tenant_id, t.id, 'inbound', 'email',
+       'Hello, the backup of tok' || floor(random() * 2000)::int || ' fails with tok' || floor(random() * 2000)::int
+       || ' after tok' || floor(random() * 2000)::int || '. Regards', '{}', '{}', 'n/a',
+       t.created_at + k * interval '1 minute'
+FROM tickets t, generate_series(1, 3) k WHERE t.tenant_id = :tenant AND t.number > :start
+""")
+
+
+def grow(rt: Runtime, tenants: list[tuple[uuid.UUID, list[str]]], total: int, have: int) -> float:
+    """Add tickets (3 messages each) until there are `total`; returns seconds."""
+    started = time.perf_counter()
+    per = (total - have) // len(tenants)
+    with rt.engine.begin() as conn:
+        conn.execute(text("SET maintenance_work_mem = '512MB'"))
+        for name in INDEXES:
+            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        for tenant_id, inboxes in tenants:
+            start = have // len(tenants)
+            conn.execute(_TICKETS, {"tenant": str(tenant_id), "start": start, "n": per, "inboxes": inboxes})
+            conn.execute(_MESSAGES, {"tenant": tenant_id, "start": start})
+            conn.execute(text("INSERT INTO ticket_counters (tenant_id, last_number) VALUES (:t, :n) "
+                              "ON CONFLICT (tenant_id) DO UPDATE SET last_number = :n"), {"t": tenant_id, "n": start + per})
+        for ddl in INDEXES.values():
+            conn.execute(text(ddl))
+    with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE tickets"))
+        conn.execute(text("VACUUM ANALYZE messages"))
+    return time.perf_counter() - started
+
+
+def measure(client: TestClient, headers: dict[str, str], params: list[dict[str, object]], n: int) -> tuple[float, float]:
+    for p in params[:10]:  # warm-up
+        client.get("/api/v1/tickets", headers=headers, params=p)  # type: ignore[arg-type]
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        res = client.get("/api/v1/tickets", headers=headers, params=params[i % len(params)])  # type: ignore[arg-type]
+        times.append((time.perf_counter() - t0) * 1000)
+        assert res.status_code == 200, res.text
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tlbench", dir="/tmp")))
+    url = _ensure_database(pg.start(), "bench")
+    rt = build_runtime(Settings(), database_url=url, redis_url=None, registry=Registry(), pool_size=4)
+    upgrade(rt.engine)
+    tenants: list[tuple[uuid.UUID, list[str]]] = []
+    with system_scope(rt.factory) as session:
+        for i in range(args.tenants):
+            tenant = create_tenant(session=session, name=f"bench {i}")
+            inboxes = [str(create_inbox(session=session, tenant_id=tenant.id,
+                                        address=f"s{j}-{uuid.uuid4().hex[:6]}@bench.test").id) for j in range(3)]
+            tenants.append((tenant.id, inboxes))
+        secret = issue_api_key(session=session, tenant_id=tenants[0][0], name="bench").secret
+    headers = {"Authorization": f"Bearer {secret}"}
+    client = TestClient(create_app(rt, rate_limit=RateLimit(burst=10**9, per_second=1e9)))
+    inbox = tenants[0][1][0]
+    queries = {
+        "list (page of 50)": [{"limit": 50}],
+        "filtered (status+inbox+tag)": [{"limit": 50, "status": s, "inbox_id": inbox, "tag": f"tag{t}"}
+                                        for s in ("open", "pending") for t in range(TAGS)],
+        "full-text search": [{"limit": 50, "q": f"tok{w}"} for w in range(17, VOCABULARY, 97)],
+    }
+    results: dict[int, dict[str, tuple[float, float]]] = {}
+    have = 0
+    print("admin API, in-process ASGI (httpx TestClient), embedded Postgres, sequential requests")
+    for total in args.tickets:
+        took = grow(rt, tenants, total, have)
+        have = total
+        print(f"\n{total:,} tickets ({3 * total:,} messages, {args.tenants} tenants) generated in {took:.0f} s")
+        results[total] = {}
+        for name, params in queries.items():
+            p50, p95 = measure(client, headers, params, args.requests)
+            results[total][name] = (p50, p95)
+            print(f"  {name:30} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+    if len(args.tickets) > 1:
+        small, large = args.tickets[0], args.tickets[-1]
+        print(f"\np95 ratio {large:,} / {small:,}:")
+        for name in queries:
+            print(f"  {name:30} {results[large][name][1] / results[small][name][1]:.2f}")
+    rt.close()
+    pg.stop()
+
+
+if __name__ == "__main__":
+    main()
