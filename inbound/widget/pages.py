@@ -53,6 +53,21 @@ def app_css() -> Response:
     return _static("app.css", "text/css; charset=utf-8")
 
 
+REFUSED_PAGE = (
+    b'<!doctype html><html lang="en"><meta charset="utf-8"><title>Chat unavailable</title>'
+    b'<p role="alert" id="refused">This chat is not available on this site.</p></html>'
+)
+
+
+def refused_page() -> Response:
+    """The frame asked for a host page the inbox does not allow: a static 403 the visitor can read
+    (no script, nothing of the chat), instead of a JSON body shown raw in the iframe."""
+    return Response(REFUSED_PAGE, status_code=403, media_type="text/html; charset=utf-8", headers={
+        "Content-Security-Policy": "default-src 'none'", "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
 @router.get("/frame", include_in_schema=False)
 async def frame(request: Request, inbox: Annotated[str, Query()], host: Annotated[str, Query()] = "") -> Response:
     runtime: Runtime = request.app.state.runtime
@@ -61,7 +76,7 @@ async def frame(request: Request, inbox: Annotated[str, Query()], host: Annotate
     except ValueError:
         raise WidgetRefused(404, "no web chat here") from None
     if not widget.config.allows(host):
-        raise WidgetRefused(403, "this site is not allowed to use this chat")
+        return refused_page()
     own = parse_origin(runtime.settings.public_url)
     sockets = f"{'wss' if own and own.scheme == 'https' else 'ws'}://{str(own).split('://', 1)[1]}" if own else ""
     csp = "; ".join([
