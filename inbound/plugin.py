@@ -13,6 +13,8 @@ from inbound.ingest.held_cli import register_held_cli
 from core.tickets.events import EventKind
 from inbound.email.outbound_plugin import ACKNOWLEDGE_JOB
 from inbound.email.outbound_plugin import register as register_outbound
+from inbound.email.notify import EVENTS as NOTIFY_EVENTS
+from inbound.email.notify import NOTIFY_JOB, notify_agents
 from inbound.imap.plugin import register as register_imap
 from inbound.ingest.jobs import make_process_job
 from inbound.widget.plugin import register as register_widget
@@ -26,6 +28,10 @@ def register(registry: Registry) -> None:
     register_outbound(registry)
     register_widget(registry)  # web chat: /widget/v1 and widget.deliver
     registry.subscribe(EventKind.TICKET_OPENED, ACKNOWLEDGE_JOB)
+    # Agents by email (issue 16): notification mail per agent preferences.
+    registry.add_job(NOTIFY_JOB, notify_agents, queue="email")
+    for kind in NOTIFY_EVENTS:
+        registry.subscribe(kind, NOTIFY_JOB)
     registry.add_component(
         Component(
             name="smtp",

@@ -6,32 +6,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.tenancy.models import ReplyMode
+# The thread rules live in core so that agents by email (inbound) mean the same by the same words.
+from core.tickets.intents import ThreadIntent as ThreadIntent
+from core.tickets.intents import ThreadMessage as ThreadMessage
+from core.tickets.intents import classify_thread_text as classify_thread_text
 from core.tickets.models import Priority, TicketStatus
-
-# "note:" and "//" make an internal note at once (architecture §6); case and spacing tolerant.
-_NOTE = re.compile(r"^\s*(note\s*:|//)\s*", re.I)
-
-
-class ThreadIntent(StrEnum):
-    NOTE = "note"  # internal at once
-    PUBLIC_REPLY = "public_reply"  # to the customer after the undo window
-    INTERNAL = "internal"  # explicit mode: thread text stays internal
-
-
-@dataclass(frozen=True)
-class ThreadMessage:
-    intent: ThreadIntent
-    text: str
-
-
-def classify_thread_text(text: str, *, reply_mode: ReplyMode) -> ThreadMessage:
-    match = _NOTE.match(text)
-    if match:
-        return ThreadMessage(ThreadIntent.NOTE, text[match.end():].strip())
-    if reply_mode is ReplyMode.EXPLICIT:
-        return ThreadMessage(ThreadIntent.INTERNAL, text.strip())
-    return ThreadMessage(ThreadIntent.PUBLIC_REPLY, text.strip())
 
 
 class CommandKind(StrEnum):

@@ -92,6 +92,40 @@ class Agent(TenantOwned, Base):
     teams_user_id: Mapped[str | None] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = utcnow_column()
+    # Which notification mails the agent wants (core/tickets/agent_tokens.py `NotifyPrefs`); {} = defaults.
+    notify_prefs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+
+
+class AgentTicketToken(TenantOwned, Base):
+    """The secret in an agent's reply address for one ticket (`support+<token>@…`, issue 16).
+
+    Separate from the ticket's customer reply token: a mail to it is an agent action, accepted only
+    from that agent's own, DMARC-verified address. Deactivating the agent revokes every token.
+    """
+
+    __tablename__ = "agent_ticket_tokens"
+    __table_args__ = (UniqueConstraint("agent_id", "ticket_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id", ondelete="CASCADE"))
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # never logged
+    created_at: Mapped[datetime] = utcnow_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AgentNotification(TenantOwned, Base):
+    """One notification mail to an agent: its Message-ID lets a reply thread by headers too."""
+
+    __tablename__ = "agent_notifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    token_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agent_ticket_tokens.id", ondelete="CASCADE"), index=True
+    )
+    email_message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))  # new-ticket, assigned, customer-reply, draft
+    created_at: Mapped[datetime] = utcnow_column()
 
 
 class ApiKey(Base):

@@ -78,6 +78,8 @@ class OutgoingEmail:
     references: tuple[str, ...] = ()
     reply_to: str | None = None
     auto_submitted: bool = False
+    # RFC 3834 §5: "auto-replied" answers a message; "auto-generated" (agent notifications) does not.
+    auto_submitted_kind: str = "auto-replied"
     attachments: tuple[OutgoingAttachment, ...] = ()
     date: datetime | None = None
 
@@ -224,7 +226,7 @@ def build_message(mail: OutgoingEmail) -> EmailMessage:
     if mail.auto_submitted:
         # RFC 3834 §5: marks the mail as an automatic response, so other responders stay quiet;
         # Exchange/Outlook honour only their own header (X-Auto-Response-Suppress, [MS-OXCMAIL]).
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = "auto-generated" if mail.auto_submitted_kind == "auto-generated" else "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     # Quoted-printable keeps the body 7-bit clean (no 8BITMIME needed) and lines short.
     msg.set_content(_strip_nul(mail.text), subtype="plain", charset="utf-8", cte="quoted-printable")

@@ -22,6 +22,16 @@ class Disposition(StrEnum):
     IGNORE = "ignore"  # loop / auto-reply to nothing / unmatched bounce: stored raw only
     BOUNCE = "bounce"  # delivery failure of one of our mails: mark it, attach to its ticket
     QUARANTINE = "quarantine"  # rate cap hit: kept for an operator, not written
+    AGENT = "agent"  # an agent's verified mail: an action on a ticket (inbound/ingest/agent_mail.py)
+
+
+@dataclass(frozen=True)
+class AgentMatch:
+    """Whose agent token a verified agent mail used, and for which ticket."""
+
+    agent_id: uuid.UUID
+    ticket_id: uuid.UUID
+    note_address: bool  # sent to support+note-<token>@: everything in it is an internal note
 
 
 @dataclass
@@ -50,6 +60,7 @@ class IngestContext:
     stub_note: str | None = None
     sender_auth: SenderAuth | None = None
     released: bool = False  # an agent released this held mail: hold rules are overridden
+    agent: AgentMatch | None = None  # set with Disposition.AGENT
 
 
 def dmarc_failed(ctx: IngestContext) -> bool:

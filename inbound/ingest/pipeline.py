@@ -156,6 +156,13 @@ def _run(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessResult:
             log.info("ingest stopped", extra={"raw_id": str(raw.id), "step": name, "outcome": ctx.outcome})
             break
     _summarise(raw, ctx)
+    if ctx.disposition is Disposition.AGENT:
+        # An agent's verified mail acts on the ticket as the agent, never as a customer message.
+        from inbound.ingest.agent_mail import act
+
+        done = act(deps.settings, deps.registry, session, ctx)
+        return _finish(raw, RawInboundStatus.PROCESSED, done.outcome, ticket=done.ticket, message=done.message,
+                       rule="agent-mail")
     if ctx.disposition is Disposition.WRITE:
         return _write(deps, session, raw, ctx)
     if ctx.disposition is Disposition.BOUNCE:

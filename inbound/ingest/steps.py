@@ -253,10 +253,13 @@ def ticket_cap(ctx: IngestContext, session: Session, settings: Settings) -> None
         )
 
 
+from inbound.ingest.agent_mail import recognise as agent_mail  # noqa: E402 (it imports dedupe_key lazily)
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("parse", parse),
     ("dedupe", dedupe),
     ("automatic", automatic),
+    ("agent_mail", agent_mail),  # an agent's mail (issue 16): acted on as the agent, or held
     ("sender_cap", sender_cap),
     ("thread", thread),
     ("ticket_cap", ticket_cap),
