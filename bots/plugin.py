@@ -28,6 +28,9 @@ def register(registry: Registry) -> None:
         registry.subscribe(kind, tasks.CARD_JOB)
     registry.subscribe(EventKind.DELIVERY_CHANGED, tasks.DELIVERY_JOB)
     registry.add_http(mount_slack)
+    from bots.teams.plugin import register_teams
+
+    register_teams(registry)
     registry.add_component(Component(
         name="slack-socket", command=("slack-socket",), describe=lambda s: "Slack Socket Mode (SLACK_APP_TOKEN)",
         enabled=lambda s: s.slack_app_token is not None and s.slack_bot_token is not None, order=60,

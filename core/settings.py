@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=_alias("SLACK_API_URL"))
     teams_app_id: str | None = Field(default=None, validation_alias=_alias("TEAMS_APP_ID"))
     teams_app_password: SecretStr | None = Field(default=None, validation_alias=_alias("TEAMS_APP_PASSWORD"))
+    teams_tenant_id: str | None = Field(default=None, validation_alias=_alias("TEAMS_TENANT_ID"))
+    teams_api_url: str = Field(
+        default="https://smba.trafficmanager.net/teams/", validation_alias=_alias("TEAMS_API_URL")
+    )
+    teams_openid_url: str = Field(
+        default="https://login.botframework.com/v1/.well-known/openidconfiguration",
+        validation_alias=_alias("TEAMS_OPENID_URL"),
+    )
+    teams_token_url: str | None = Field(default=None, validation_alias=_alias("TEAMS_TOKEN_URL"))
     undo_seconds: float = Field(default=10, ge=0, validation_alias=_alias("THREADLINE_UNDO_SECONDS"))
     support_address: str = Field(
         default="support@threadline.localhost", validation_alias=_alias("THREADLINE_SUPPORT_ADDRESS")
@@ -189,6 +198,10 @@ SETTING_DOCS: dict[str, str] = {
     "SLACK_API_URL": "Slack Web API base URL (tests point it at a local fake)",
     "TEAMS_APP_ID": "Microsoft Teams bot app id",
     "TEAMS_APP_PASSWORD": "Microsoft Teams bot app password",
+    "TEAMS_TENANT_ID": "Azure AD tenant of a single-tenant bot; only this tenant's users act (unset = multi-tenant bot)",
+    "TEAMS_API_URL": "Bot Connector service URL for new channel threads (default https://smba.trafficmanager.net/teams/; tests use a fake)",
+    "TEAMS_OPENID_URL": "OpenID configuration whose JWKS signs Teams' requests (default Bot Framework's; tests use a local issuer)",
+    "TEAMS_TOKEN_URL": "OAuth token endpoint for the bot's outbound token (default from TEAMS_TENANT_ID, else botframework.com)",
     "THREADLINE_UNDO_SECONDS": "undo window before an agent's reply is sent (default 10)",
     "THREADLINE_SUPPORT_ADDRESS": "first inbox's address at bootstrap (default support@threadline.localhost)",
     "THREADLINE_SLACK_CHANNEL": "first inbox's Slack channel id at bootstrap",

@@ -158,6 +158,35 @@ def find_or_create_agent_by_slack_id(
     return agent
 
 
+def find_or_create_agent_by_teams_id(
+    *, session: Session, tenant_id: uuid.UUID, teams_user_id: str, name: str, email: str | None
+) -> Agent:
+    """The agent behind a Teams user (their Azure AD object id); linked by email to an agent the
+    tenant already has (from Slack or the admin API), else created with role `agent`."""
+    email = email.strip().lower() if email else None
+    agent = session.execute(
+        select(Agent).where(Agent.tenant_id == tenant_id, Agent.teams_user_id == teams_user_id)
+    ).scalar_one_or_none()
+    if agent is not None:
+        return agent
+    if email:
+        agent = session.execute(
+            select(Agent).where(Agent.tenant_id == tenant_id, Agent.email == email).with_for_update()
+        ).scalar_one_or_none()
+        if agent is not None and agent.teams_user_id is None:
+            agent.teams_user_id = teams_user_id
+            return agent
+    session.execute(
+        insert(Agent)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, name=name, email=email if agent is None else None,
+                role=AgentRole.AGENT.value, teams_user_id=teams_user_id, active=True)
+        .on_conflict_do_nothing()
+    )
+    return session.execute(
+        select(Agent).where(Agent.tenant_id == tenant_id, Agent.teams_user_id == teams_user_id)
+    ).scalar_one()
+
+
 @dataclass(frozen=True)
 class BootstrapResult:
     tenant: Tenant

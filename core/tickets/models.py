@@ -263,6 +263,8 @@ class SurfaceAnchor(TenantOwned, Base):
     created_at: Mapped[datetime] = utcnow_column()
     # When the card was last re-rendered: update jobs older than this have nothing left to do.
     card_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Teams: the service URL the thread was created through; replies and updates go back there.
+    service_url: Mapped[str | None] = mapped_column(String(512))
 
 
 class Draft(TenantOwned, Base):

@@ -1,0 +1,67 @@
+"""The view models of one ticket read from the database: what every adapter's jobs render.
+
+The same reads as `bots/slack/tasks.py` (render_card, render_notice), lifted here so Teams does
+not restate them; the Slack call sites move to this module in a later change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bots.surface import views
+from core.tenancy.models import Agent, Inbox, ReplyMode
+from core.tickets.models import Attachment, Contact, Direction, Message, Ticket
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def opened_unverified(session: Session, ticket: Ticket) -> bool:
+    """Whether the customer's first message failed DMARC (shown on the card)."""
+    flags = session.execute(
+        select(Message.flags).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+        .order_by(Message.created_at, Message.id).limit(1)
+    ).scalar_one_or_none()
+    return "dmarc-fail" in (flags or [])
+
+
+def recipient(session: Session, ticket: Ticket) -> str:
+    contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
+    return contact.email if contact else "the customer"
+
+
+def ticket_card(session: Session, ticket: Ticket) -> views.TicketCard:
+    contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
+    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    inbox = session.get(Inbox, ticket.inbox_id)
+    customer = "unknown"
+    if contact is not None:
+        customer = f"{contact.name} <{contact.email}>" if contact.name else contact.email
+    return views.ticket_card(
+        ticket_id=ticket.id, number=ticket.number, subject=ticket.subject, customer=customer,
+        origin=ticket.channel, status=ticket.status, priority=ticket.priority,
+        assignee=assignee.name if assignee else None, created_at=ticket.created_at, now=now(),
+        explicit_mode=inbox is not None and inbox.reply_mode is ReplyMode.EXPLICIT,
+        unverified_sender=opened_unverified(session, ticket),
+    )
+
+
+def reply_notice(session: Session, ticket: Ticket, message: Message, undo_seconds: float) -> views.ReplyNotice:
+    left = max(0, int(undo_seconds - (now() - message.created_at).total_seconds()))
+    return views.reply_notice(
+        message_id=message.id, recipient=recipient(session, ticket), origin=ticket.channel,
+        state=message.delivery_state, seconds_left=left, error=message.delivery_error,
+    )
+
+
+def thread_post(session: Session, message: Message) -> views.ThreadPost:
+    names = session.execute(select(Attachment.filename, Attachment.size)
+                            .where(Attachment.message_id == message.id)).all()
+    return views.thread_post(message_id=message.id, author=message.author_name or message.direction.value,
+                             direction=message.direction, reply_text=message.reply_text,
+                             body_text=message.body_text, attachments=[(n, s) for n, s in names],
+                             unverified_sender="dmarc-fail" in (message.flags or []))

@@ -1,0 +1,165 @@
+"""Adaptive Card builders for Teams: the ticket card, thread posts, reply notices, draft cards.
+
+All of Teams' layout lives here (the meaning is in bots/surface/views.py); listeners and jobs
+never write card JSON. Buttons are `Action.Execute` (answered synchronously with the new card).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bots.surface import views
+from bots.teams.ids import CARD_CONTENT_TYPE, Input, Verb
+from core.tickets.models import Priority
+
+Card = dict[str, Any]
+MAX_LISTED_FILES = 20  # a mail with hundreds of attachments must not push a post past Teams' 80 KB
+
+_LABEL = {
+    views.CardAction.ASSIGN_ME: "Assign to me",
+    views.CardAction.RESOLVE: "Resolve",
+    views.CardAction.REOPEN: "Reopen",
+}
+_VERB = {
+    views.CardAction.ASSIGN_ME: Verb.ASSIGN_ME,
+    views.CardAction.RESOLVE: Verb.RESOLVE,
+    views.CardAction.REOPEN: Verb.REOPEN,
+}
+
+
+def text(value: str, *, weight: str | None = None, size: str | None = None, subtle: bool = False) -> Card:
+    block: Card = {"type": "TextBlock", "text": value, "wrap": True}
+    if weight:
+        block["weight"] = weight
+    if size:
+        block["size"] = size
+    if subtle:
+        block["isSubtle"] = True
+    return block
+
+
+def facts(pairs: list[tuple[str, str]]) -> Card:
+    return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in pairs]}
+
+
+def execute(title: str, verb: Verb, data: dict[str, str]) -> Card:
+    return {"type": "Action.Execute", "title": title, "verb": verb.value, "data": data}
+
+
+def card(body: list[Card], actions: list[Card] | None = None) -> Card:
+    content: Card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                     "version": "1.5", "body": body}
+    if actions:
+        content["actions"] = actions
+    return content
+
+
+def message(content: Card, *, summary: str) -> dict[str, Any]:
+    """A message activity carrying one card; `summary` is what notifications and search show."""
+    return {"type": "message", "summary": summary, "text": "",
+            "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": content}]}
+
+
+# ---- the ticket card ----
+
+def card_text(c: views.TicketCard) -> str:
+    return f"#{c.number} {c.subject} — {c.status.value}, {c.priority.value}"
+
+
+def ticket_card(c: views.TicketCard) -> Card:
+    ticket = str(c.ticket_id)
+    body = [
+        text(f"#{c.number} {c.subject}", weight="Bolder", size="Medium"),
+        facts([("Customer", c.customer), ("Via", c.via), ("Status", c.status.value),
+               ("Priority", c.priority.value), ("Assignee", c.assignee or "unassigned"), ("Age", c.age)]),
+    ]
+    if c.unverified_sender:
+        body.append(text("⚠️ Unverified sender: this mail failed DMARC, the From address may be forged.",
+                         weight="Bolder"))
+    actions: list[Card] = []
+    for action in c.actions:
+        if action in _VERB:
+            actions.append(execute(_LABEL[action], _VERB[action], {"ticket_id": ticket}))
+        elif action is views.CardAction.PRIORITY:
+            actions.append(_priority_picker(ticket, c.priority))
+        elif action is views.CardAction.REPLY:
+            actions.append(_reply_box(ticket))
+    return card(body, actions)
+
+
+def _priority_picker(ticket: str, current: Priority) -> Card:
+    choices = [{"title": p.value, "value": p.value} for p in Priority]
+    return {"type": "Action.ShowCard", "title": "Priority", "card": card(
+        [{"type": "Input.ChoiceSet", "id": Input.PRIORITY.value, "value": current.value, "choices": choices}],
+        [execute("Set priority", Verb.PRIORITY, {"ticket_id": ticket})])}
+
+
+def _reply_box(ticket: str) -> Card:
+    return {"type": "Action.ShowCard", "title": "Reply to customer", "card": card(
+        [{"type": "Input.Text", "id": Input.REPLY.value, "isMultiline": True, "placeholder": "Your reply"}],
+        [execute("Send", Verb.REPLY, {"ticket_id": ticket})])}
+
+
+# ---- thread posts, notices, failures ----
+
+def post_card(p: views.ThreadPost) -> Card:
+    body = [text(f"**{p.author}** ({p.direction.value})", subtle=True), text(p.text)]
+    if p.unverified_sender:
+        body.append(text("⚠️ This mail failed DMARC: the sender may be forged.", subtle=True))
+    if p.truncated:
+        body.append(text("(shortened here; the whole message is in the ticket)", subtle=True))
+    files = list(p.attachments[:MAX_LISTED_FILES])
+    if len(p.attachments) > MAX_LISTED_FILES:
+        files.append(f"and {len(p.attachments) - MAX_LISTED_FILES} more")
+    if files:
+        body.append(text("📎 " + ", ".join(files), subtle=True))
+    return card(body)
+
+
+def post_summary(p: views.ThreadPost) -> str:
+    return f"{p.author}: {views.clip(p.text, 120)}"
+
+
+def notice_card(n: views.ReplyNotice) -> Card:
+    actions = []
+    if n.can_undo:
+        data = {"message_id": str(n.message_id)}
+        actions = [execute("Undo", Verb.UNDO, data), execute("Make internal", Verb.MAKE_INTERNAL, data)]
+    return card([text(n.headline)], actions)
+
+
+def failure_card(line: str) -> Card:
+    return card([text(f"❌ {line}", weight="Bolder")])
+
+
+# ---- the knowledge bot's draft ----
+
+def draft_card(d: views.DraftCard) -> Card:
+    body = [text(d.headline, weight="Bolder")]
+    if d.state not in ("no_answer",):
+        body.append(text(d.text))
+    if d.sources:
+        body.append(text("Sources: " + "; ".join(f"[{s.title}]({s.where})" if s.where.startswith("http")
+                                                 else f"{s.title} ({s.where})" for s in d.sources), subtle=True))
+    body.append(text(f"confidence {d.confidence_pct}%", subtle=True))
+    data = {"draft_id": str(d.draft_id)}
+    actions: list[Card] = []
+    if d.can_send:
+        actions.append(execute("Send", Verb.SEND_DRAFT, data))
+        actions.append({"type": "Action.ShowCard", "title": "Edit", "card": card(
+            [{"type": "Input.Text", "id": Input.DRAFT.value, "isMultiline": True, "value": d.text}],
+            [execute("Send edited", Verb.EDIT_DRAFT, data)])})
+        actions.append(execute("Discard", Verb.DISCARD_DRAFT, data))
+    if d.can_regenerate:
+        actions.append(execute("Regenerate", Verb.REGENERATE_DRAFT, data))
+    return card(body, actions)
+
+
+def invoke_card(content: Card) -> dict[str, Any]:
+    """The synchronous answer to an `adaptiveCard/action` invoke: the card that replaces the old one."""
+    return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": content}
+
+
+def invoke_message(line: str) -> dict[str, Any]:
+    """The answer to an invoke that changes nothing on the card: Teams shows the line to the clicker."""
+    return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": line}

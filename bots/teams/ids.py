@@ -1,0 +1,30 @@
+"""Teams Action.Execute verbs and fixed names: one StrEnum, no string literals in listeners."""
+
+from enum import StrEnum
+
+
+class Verb(StrEnum):
+    ASSIGN_ME = "tl_assign_me"
+    PRIORITY = "tl_priority"
+    RESOLVE = "tl_resolve"
+    REOPEN = "tl_reopen"
+    REPLY = "tl_reply_to_customer"
+    UNDO = "tl_undo"
+    MAKE_INTERNAL = "tl_make_internal"
+    SEND_DRAFT = "tl_send_draft"
+    EDIT_DRAFT = "tl_edit_draft"  # the card's text input carries the edit
+    DISCARD_DRAFT = "tl_discard_draft"
+    REGENERATE_DRAFT = "tl_regenerate_draft"
+
+
+class Input(StrEnum):
+    """Adaptive Card input ids: Teams merges their values into the action's data."""
+
+    PRIORITY = "priority"
+    REPLY = "reply"
+    DRAFT = "draft_text"
+
+
+SURFACE = "teams"
+BOT_ISSUER = "https://api.botframework.com"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

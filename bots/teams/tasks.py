@@ -1,0 +1,235 @@
+"""Jobs that talk to Teams. Each is idempotent and keeps a ticket's channel thread in order.
+
+`sync_thread` starts the thread with the ticket card (once), then mirrors every message not yet
+in it, oldest first. Unlike the older Slack job, no transaction is open during a Bot Connector
+call: a per-ticket advisory lock picks the next post and records its intent in the effects
+ledger (issue 10), the post happens, and its activity id commits after. A concurrent job that
+meets a young intent retries later. The Bot Connector cannot find a post by a client key, so an
+intent left older than a lease (its worker died mid-call) is posted again: after a crash, at most
+one duplicate thread post, never a lost customer message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from bots.surface import render, views
+from bots.teams import cards
+from bots.teams.connector import connector_for
+from bots.teams.ids import SURFACE
+from core.db.session import tenant_scope
+from core.errors import OperatorError, TemporaryFailure
+from core.jobs import effects
+from core.jobs import lease as leases
+from core.jobs.models import EffectState
+from core.registry import JobContext
+from core.surfaces.models import PostKind, SurfacePost
+from core.tenancy.models import Inbox
+from core.tickets.models import Channel, DeliveryState, Direction, Message, SurfaceAnchor, Ticket
+
+log = logging.getLogger(__name__)
+
+SYNC_JOB = "teams.sync_thread"
+CARD_JOB = "teams.update_card"
+DELIVERY_JOB = "teams.delivery_notice"
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def lock_ticket(session: Session, ticket_id: uuid.UUID) -> None:
+    session.execute(_LOCK, {"key": f"teams:{ticket_id}"})
+
+
+def configured(ctx: JobContext) -> bool:
+    # Jobs are subscribed in every install; without a Teams bot there is nothing to do.
+    return bool(ctx.settings.teams_app_id and ctx.settings.teams_app_password)
+
+
+def anchor_of(session: Session, ticket_id: uuid.UUID) -> SurfaceAnchor | None:
+    return session.execute(select(SurfaceAnchor).where(
+        SurfaceAnchor.ticket_id == ticket_id, SurfaceAnchor.surface == SURFACE)).scalar_one_or_none()
+
+
+def root_id(anchor: SurfaceAnchor) -> str:
+    """The card's activity id, from the thread conversation id `{channel};messageid={root}`."""
+    return anchor.thread_ref.rpartition(";messageid=")[2]
+
+
+@dataclass(frozen=True)
+class _Post:
+    """The next thing the thread lacks, decided under the lock, posted after it."""
+
+    key: str
+    activity: dict[str, Any]
+    ticket_id: uuid.UUID
+    message_id: uuid.UUID | None  # None: the ticket card that starts the thread
+    kind: PostKind | None
+    service_url: str
+    where: str  # the channel id (card) or the thread conversation id (posts)
+
+
+def _is_own(m: Message) -> bool:
+    """An agent's own Teams message is already in the thread; only its notice is ours to post."""
+    return m.source is Channel.TEAMS and m.direction in (Direction.NOTE, Direction.OUTBOUND)
+
+
+def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: str) -> _Post | None:
+    anchor = anchor_of(session, ticket.id)
+    if anchor is None:
+        card = render.ticket_card(session, ticket)
+        activity = cards.message(cards.ticket_card(card), summary=cards.card_text(card))
+        return _Post(f"{SYNC_JOB}:{ticket.id}:card", activity, ticket.id, None, None,
+                     ctx.settings.teams_api_url, channel_id)
+    service_url = anchor.service_url or ctx.settings.teams_api_url
+    posts = session.execute(select(SurfacePost.message_id, SurfacePost.kind).where(
+        SurfacePost.ticket_id == ticket.id, SurfacePost.surface == SURFACE)).all()
+    mirrored = {mid for mid, kind in posts if kind in (PostKind.MESSAGE, PostKind.AGENT)}
+    noticed = {mid for mid, kind in posts if kind is PostKind.NOTICE}
+    for m in session.execute(select(Message).where(Message.ticket_id == ticket.id)
+                             .order_by(Message.created_at, Message.id)).scalars():
+        if m.direction is Direction.OUTBOUND and m.source is Channel.TEAMS:
+            if m.id in noticed:
+                continue
+            notice = render.reply_notice(session, ticket, m, ctx.settings.undo_seconds)
+            return _Post(f"{SYNC_JOB}:{m.id}:notice", cards.message(cards.notice_card(notice), summary=notice.headline),
+                         ticket.id, m.id, PostKind.NOTICE, service_url, anchor.thread_ref)
+        if m.id in mirrored or _is_own(m):
+            continue
+        post = render.thread_post(session, m)
+        return _Post(f"{SYNC_JOB}:{m.id}:message", cards.message(cards.post_card(post),
+                                                                 summary=cards.post_summary(post)),
+                     ticket.id, m.id, PostKind.MESSAGE, service_url, anchor.thread_ref)
+    return None
+
+
+def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
+    """Under the ticket's lock: the next post, with its intent recorded (or None: complete)."""
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        lock_ticket(session, ticket_id)
+        ticket = session.get(Ticket, ticket_id)
+        inbox = session.get(Inbox, ticket.inbox_id) if ticket else None
+        if ticket is None or inbox is None or not inbox.teams_channel_id:
+            return None
+        post = _next_post(ctx, session, ticket, inbox.teams_channel_id)
+        if post is None:
+            return None
+        earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
+        if earlier is not None and earlier.state is not EffectState.DONE:
+            held = leases.current()
+            if render.now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE):
+                raise TemporaryFailure(f"another attempt is posting {post.key}")
+        return post
+
+
+def _record(ctx: JobContext, post: _Post, conversation: str, activity_id: str) -> None:
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        if post.message_id is None:
+            session.add(SurfaceAnchor(tenant_id=ctx.tenant_id, ticket_id=post.ticket_id, surface=SURFACE,
+                                      channel=post.where, thread_ref=conversation, service_url=post.service_url,
+                                      card_updated_at=render.now()))
+        else:
+            assert post.kind is not None
+            session.add(SurfacePost(tenant_id=ctx.tenant_id, ticket_id=post.ticket_id, message_id=post.message_id,
+                                    surface=SURFACE, kind=post.kind, channel=conversation, ts=activity_id))
+        effects.complete(session, key=post.key, result={"conversation": conversation, "id": activity_id})
+
+
+def _forget(ctx: JobContext, key: str) -> None:
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        effects.forget(session, key=key)
+
+
+def _sync_one(ctx: JobContext, ticket_id: uuid.UUID) -> bool:
+    post = _plan(ctx, ticket_id)
+    if post is None:
+        return False
+    connector = connector_for(ctx.settings)
+    leases.checkpoint()
+    try:
+        if post.message_id is None:
+            conversation, activity_id = connector.create_thread(
+                post.service_url, channel_id=post.where, tenant_id=ctx.settings.teams_tenant_id,
+                activity=post.activity)
+        else:
+            conversation = post.where
+            activity_id = connector.send(post.service_url, conversation_id=conversation, activity=post.activity)
+    except OperatorError:
+        _forget(ctx, post.key)  # Teams answered with an error: nothing was posted, a retry may post
+        raise
+    _record(ctx, post, conversation, activity_id)
+    return True
+
+
+def sync_thread(ctx: JobContext, payload: dict[str, Any]) -> None:
+    if not configured(ctx):
+        return
+    ticket_id = uuid.UUID(payload["ticket_id"])
+    for _ in range(500):  # bounded: a thread never needs more posts than this in one go
+        if not _sync_one(ctx, ticket_id):
+            return
+
+
+def update_card(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Re-render the card in place (update_activity). A job older than the last render is done."""
+    if not configured(ctx):
+        return
+    ticket_id = uuid.UUID(payload["ticket_id"])
+    at = datetime.fromisoformat(payload["at"]) if payload.get("at") else render.now()
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        lock_ticket(session, ticket_id)
+        anchor, ticket = anchor_of(session, ticket_id), session.get(Ticket, ticket_id)
+        if anchor is None or ticket is None:
+            return  # the card is posted with its current state by sync_thread
+        if anchor.card_updated_at is not None and anchor.card_updated_at > at:
+            return
+        card = render.ticket_card(session, ticket)
+        anchor.card_updated_at = render.now()
+        where = (anchor.service_url or ctx.settings.teams_api_url, anchor.thread_ref, root_id(anchor))
+    # Outside the transaction: a retried update re-renders the same state, harmless twice.
+    connector_for(ctx.settings).update(where[0], conversation_id=where[1], activity_id=where[2],
+                                       activity=cards.message(cards.ticket_card(card), summary=cards.card_text(card)))
+
+
+def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Show what happened to an agent's reply: the notice card updated, a failure said in the thread."""
+    if not configured(ctx):
+        return
+    message_id = uuid.UUID(payload["message_id"])
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        message = session.get(Message, message_id)
+        if message is None or message.source is not Channel.TEAMS:
+            return
+        ticket = session.get_one(Ticket, message.ticket_id)
+        anchor = anchor_of(session, ticket.id)
+        notice_post = session.execute(select(SurfacePost.channel, SurfacePost.ts).where(
+            SurfacePost.message_id == message_id, SurfacePost.surface == SURFACE,
+            SurfacePost.kind == PostKind.NOTICE)).first()
+        if anchor is None or notice_post is None:
+            return  # sync_thread posts the notice with its current state
+        notice = render.reply_notice(session, ticket, message, ctx.settings.undo_seconds)
+        failed = message.delivery_state is DeliveryState.FAILED
+        failure = views.delivery_failure(message.delivery_error) if failed else None
+        service_url, thread = anchor.service_url or ctx.settings.teams_api_url, anchor.thread_ref
+    connector = connector_for(ctx.settings)
+    connector.update(service_url, conversation_id=notice_post[0], activity_id=notice_post[1],
+                     activity=cards.message(cards.notice_card(notice), summary=notice.headline))
+    if failure is not None:
+        _post_failure_once(ctx, key=f"{DELIVERY_JOB}:{message_id}:failed", service_url=service_url,
+                           thread=thread, line=failure)
+
+
+def _post_failure_once(ctx: JobContext, *, key: str, service_url: str, thread: str, line: str) -> None:
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        if effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id) is not None:
+            return  # said once already (or being said): a failure line is not worth a duplicate
+    activity_id = connector_for(ctx.settings).send(
+        service_url, conversation_id=thread, activity=cards.message(cards.failure_card(line), summary=line))
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        effects.complete(session, key=key, result={"id": activity_id})

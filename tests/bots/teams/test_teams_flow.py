@@ -1,0 +1,126 @@
+"""Email in → card and thread in (fake) Teams → agent reply activity → exactly one mail out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from core.db.session import system_scope
+from core.tenancy.models import Agent, Inbox, ReplyMode
+from core.tickets.models import DeliveryState, Direction, Message, SurfaceAnchor, TicketEvent
+from tests.bots.teams.conftest import AGENT_AAD, CHANNEL, TeamsWorld
+from tests.inbound.ingest.helpers import deliver, mail
+from tests.support.jobs import drain_jobs
+
+
+def _messages(world: TeamsWorld, direction: Direction | None = None) -> list[Message]:
+    with system_scope(world.runtime.factory) as session:
+        stmt = select(Message).order_by(Message.created_at)
+        if direction is not None:
+            stmt = stmt.where(Message.direction == direction)
+        return list(session.execute(stmt).scalars())
+
+
+def _customer_writes(world: TeamsWorld, **kw: str) -> str:
+    deliver(world.runtime, mail(sender="bob@customer.test", message_id="<cust1@customer.test>", **kw))
+    drain_jobs(world.runtime)
+    return world.thread_id()
+
+
+def _texts(world: TeamsWorld, thread: str) -> list[str]:
+    return [json.dumps(world.fake.card_of(a)) for a in world.fake.thread(thread)]
+
+
+def test_new_ticket_starts_a_thread_with_the_card_and_the_customer_message(teams_world: TeamsWorld) -> None:
+    thread = _customer_writes(teams_world, subject="Backup fails", body="restic says the repository is locked")
+    card, post = (teams_world.fake.card_of(a) for a in teams_world.fake.thread(thread)[:2])
+    assert "#1 Backup fails" in json.dumps(card) and card["actions"][0]["verb"] == "tl_assign_me"
+    assert "repository is locked" in json.dumps(post)
+    with system_scope(teams_world.runtime.factory) as session:
+        anchor = session.execute(select(SurfaceAnchor)).scalar_one()
+    assert (anchor.surface, anchor.channel, anchor.thread_ref, anchor.service_url) == (
+        "teams", CHANNEL, thread, teams_world.fake.service_url)
+
+
+def test_agent_thread_reply_sends_exactly_one_threaded_mail(teams_world: TeamsWorld) -> None:
+    thread = _customer_writes(teams_world)
+    assert teams_world.agent_says("Please run `restic unlock`.", thread=thread, mention=True) == 200
+    drain_jobs(teams_world.runtime)
+    (mail_out,) = teams_world.sink.wait_for(1)
+    msg = mail_out.message
+    assert msg["In-Reply-To"] == "<cust1@customer.test>"
+    assert "[TL-1]" in msg["Subject"]
+    body = msg.get_body(("plain",)).get_content()
+    assert "restic unlock" in body and "Threadline" not in body  # the bot's @mention is stripped
+
+
+def test_the_same_activity_delivered_three_times_sends_one_mail(teams_world: TeamsWorld) -> None:
+    thread = _customer_writes(teams_world)
+    for _ in range(3):
+        assert teams_world.agent_says("Try again now.", thread=thread, activity_id="1800000000999") == 200
+    drain_jobs(teams_world.runtime)
+    teams_world.sink.wait_for(1)
+    drain_jobs(teams_world.runtime)
+    assert (len(teams_world.sink.mails), len(_messages(teams_world, Direction.OUTBOUND))) == (1, 1)
+
+
+@pytest.mark.parametrize("prefix", ["note: ", "// "])
+def test_note_prefixes_make_an_internal_note_and_no_mail(teams_world: TeamsWorld, prefix: str) -> None:
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says(f"{prefix}customer is on v0.9", thread=thread)
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    (note,) = _messages(teams_world, Direction.NOTE)
+    assert (note.body_text, teams_world.sink.mails) == ("customer is on v0.9", [])
+
+
+def test_undo_inside_the_window_sends_nothing(teams_world: TeamsWorld) -> None:
+    teams_world.runtime.settings.undo_seconds = 30
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says("Sent too early", thread=thread)
+    (reply,) = _messages(teams_world, Direction.OUTBOUND)
+    drain_jobs(teams_world.runtime)  # posts the "Email to … in 30 s" notice; the mail is not due yet
+    assert "Email to bob@customer.test in" in _texts(teams_world, thread)[-1]
+    answer = teams_world.click("tl_undo", {"message_id": str(reply.id)}, thread=thread)
+    assert "Not sent (undone)" in json.dumps(answer["value"])
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    assert teams_world.sink.mails == []
+    assert _messages(teams_world, Direction.OUTBOUND)[0].delivery_state is DeliveryState.CANCELLED
+
+
+def test_explicit_mode_thread_text_is_never_mailed(teams_world: TeamsWorld) -> None:
+    with system_scope(teams_world.runtime.factory) as session:
+        session.execute(Inbox.__table__.update().values(reply_mode=ReplyMode.EXPLICIT.value))
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says("thinking out loud", thread=thread)
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    (note,) = _messages(teams_world, Direction.NOTE)
+    assert (note.body_text, teams_world.sink.mails, _messages(teams_world, Direction.OUTBOUND)) == (
+        "thinking out loud", [], [])
+
+
+def test_card_actions_change_the_ticket_and_the_card_updates_in_place(teams_world: TeamsWorld) -> None:
+    thread = _customer_writes(teams_world)
+    with system_scope(teams_world.runtime.factory) as session:
+        ticket_id = str(session.execute(select(Message.ticket_id)).scalars().first())
+    assigned = teams_world.click("tl_assign_me", {"ticket_id": ticket_id}, thread=thread)
+    assert "Ann Agent" in json.dumps(assigned["value"])  # the replacement card, synchronously
+    teams_world.click("tl_priority", {"ticket_id": ticket_id, "priority": "urgent"}, thread=thread)
+    teams_world.click("tl_resolve", {"ticket_id": ticket_id}, thread=thread)
+    drain_jobs(teams_world.runtime)
+    card = json.dumps(teams_world.fake.card_of(teams_world.fake.thread(thread)[0]))
+    assert all(word in card for word in ("resolved", "urgent", "Ann Agent", "tl_reopen"))
+    assert teams_world.fake.calls_to("update")
+    with system_scope(teams_world.runtime.factory) as session:
+        kinds = [(e.kind, e.actor_label) for e in session.execute(select(TicketEvent)).scalars()]
+        agent = session.execute(select(Agent)).scalar_one()
+    assert ("ticket.status_changed", "Ann Agent") in kinds
+    assert (agent.teams_user_id, agent.slack_user_id, agent.email) == (AGENT_AAD, None, "ann@acme.test")
+
+
+def test_rate_limits_are_waited_out_and_the_card_is_posted_once(teams_world: TeamsWorld) -> None:
+    teams_world.fake.rate_limit_next("create_conversation", times=1, retry_after=1)
+    _customer_writes(teams_world)
+    assert len(teams_world.fake.threads(CHANNEL)) == 1
+    assert [c.status for c in teams_world.fake.calls_to("create_conversation")] == [429, 201]

@@ -1,0 +1,197 @@
+"""A local fake of the Bot Connector REST API (what Teams serves at a service URL), HTTP + JSON.
+
+Supported: the token endpoint (client credentials), create conversation (a new channel thread),
+send to conversation, reply to activity, update and delete activity, get a conversation member.
+Every connector call needs a bearer token the fake issued. `rate_limit_next` answers 429 with
+Retry-After a number of times. Threads are kept per conversation id `{channel};messageid={root}`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+
+@dataclass(frozen=True)
+class ConnectorCall:
+    op: str  # token, create_conversation, send, reply, update, delete, member
+    path: str
+    body: dict[str, Any]
+    status: int
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeTeams
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def _any(self) -> None:
+        self.server.fake._handle(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class FakeTeams:
+    def __init__(self, *, app_id: str, app_password: str) -> None:
+        self.app_id, self.app_password = app_id, app_password
+        self.members: dict[str, dict[str, Any]] = {}  # Teams user id (29:...) -> TeamsChannelAccount
+        self.calls: list[ConnectorCall] = []
+        self.conversations: dict[str, list[dict[str, Any]]] = {}
+        self._tokens: set[str] = set()
+        self._limits: dict[str, list[int]] = {}  # op -> [times left, retry-after seconds]
+        self._ids = itertools.count(1_700_000_000_001)
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+
+    # ---- lifecycle ----
+
+    def __enter__(self) -> FakeTeams:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def service_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    @property
+    def token_url(self) -> str:
+        return self.service_url + "oauth2/token"
+
+    # ---- what tests look at ----
+
+    def rate_limit_next(self, op: str, *, times: int = 1, retry_after: int = 1) -> None:
+        with self._lock:
+            self._limits[op] = [times, retry_after]
+
+    def calls_to(self, op: str) -> list[ConnectorCall]:
+        with self._lock:
+            return [c for c in self.calls if c.op == op]
+
+    def threads(self, channel_id: str) -> list[str]:
+        """Thread conversation ids started in this channel, oldest first."""
+        with self._lock:
+            return [c for c in self.conversations if c.startswith(channel_id + ";messageid=")]
+
+    def thread(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The thread's activities (root card first), as last updated, without deleted ones."""
+        with self._lock:
+            return [copy.deepcopy(a) for a in self.conversations.get(conversation_id, []) if not a.get("_deleted")]
+
+    @staticmethod
+    def card_of(activity: dict[str, Any]) -> dict[str, Any]:
+        return dict(activity["attachments"][0]["content"])
+
+    # ---- the wire ----
+
+    def _handle(self, req: _Handler) -> None:
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length) if length else b""
+        path = urlsplit(req.path).path
+        method = req.command
+        if path == "/oauth2/token":
+            form = dict(parse_qsl(raw.decode()))
+            ok = form.get("client_id") == self.app_id and form.get("client_secret") == self.app_password
+            token = f"teams-test-token-{next(self._ids)}"
+            if ok:
+                with self._lock:
+                    self._tokens.add(token)
+            self._answer(req, "token", path, {}, 200 if ok else 401,
+                         {"access_token": token, "expires_in": 3600, "token_type": "Bearer"} if ok else
+                         {"error": "invalid_client"})
+            return
+        body: dict[str, Any] = json.loads(raw) if raw else {}
+        op, conversation, activity_id = self._route(method, path)
+        bearer = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
+        with self._lock:
+            authorized = bearer in self._tokens
+            limit = self._limits.get(op)
+            if authorized and limit and limit[0] > 0:
+                limit[0] -= 1
+                self._answer(req, op, path, body, 429, {"error": {"code": "TooManyRequests"}},
+                             {"Retry-After": str(limit[1])})
+                return
+        if not authorized:
+            self._answer(req, op, path, body, 401, {"error": {"code": "Unauthorized"}})
+            return
+        status, answer = self._apply(op, conversation, activity_id, body)
+        self._answer(req, op, path, body, status, answer)
+
+    @staticmethod
+    def _route(method: str, path: str) -> tuple[str, str, str]:
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[:2] != ["v3", "conversations"]:
+            return "unknown", "", ""
+        if len(parts) == 2:
+            return ("create_conversation" if method == "POST" else "unknown"), "", ""
+        conversation = parts[2]
+        if len(parts) == 4 and parts[3] == "activities" and method == "POST":
+            return "send", conversation, ""
+        if len(parts) == 5 and parts[3] == "activities":
+            return {"POST": "reply", "PUT": "update", "DELETE": "delete"}.get(method, "unknown"), conversation, parts[4]
+        if len(parts) == 5 and parts[3] == "members" and method == "GET":
+            return "member", conversation, parts[4]
+        return "unknown", conversation, ""
+
+    def _apply(self, op: str, conversation: str, activity_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if op == "create_conversation":
+                channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
+                if not channel or not body.get("activity"):
+                    return 400, {"error": {"code": "BadArgument"}}
+                root = str(next(self._ids))
+                thread = f"{channel};messageid={root}"
+                self.conversations[thread] = [{**body["activity"], "id": root}]
+                return 201, {"id": thread, "activityId": root}
+            if op in ("send", "reply"):
+                if conversation not in self.conversations:
+                    return 404, {"error": {"code": "ConversationNotFound"}}
+                new_id = str(next(self._ids))
+                self.conversations[conversation].append({**body, "id": new_id, "replyToId": activity_id or None})
+                return 201, {"id": new_id}
+            if op in ("update", "delete"):
+                for thread, activities in self.conversations.items():
+                    if thread != conversation and not thread.startswith(conversation + ";"):
+                        continue
+                    for i, existing in enumerate(activities):
+                        if existing["id"] == activity_id:
+                            replaced = {**body, "id": activity_id}
+                            activities[i] = {**existing, "_deleted": True} if op == "delete" else replaced
+                            return 200, {"id": activity_id}
+                return 404, {"error": {"code": "ActivityNotFound"}}
+            if op == "member":
+                member = self.members.get(activity_id)
+                return (200, {"id": activity_id, **member}) if member else (404, {"error": {"code": "MemberNotFound"}})
+            return 404, {"error": {"code": "NotFound"}}
+
+    def _answer(self, req: _Handler, op: str, path: str, body: dict[str, Any], status: int,
+                answer: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self.calls.append(ConnectorCall(op, path, body, status))
+        data = json.dumps(answer).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            req.send_header(name, value)
+        req.end_headers()
+        req.wfile.write(data)
