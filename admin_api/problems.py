@@ -152,6 +152,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 
 # For OpenAPI: declared on every admin router so clients (and schemathesis) know the error shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("bad request (e.g. an invalid pagination cursor)"),
     401: _problem_doc("missing, invalid, revoked or expired API key"),
     403: _problem_doc("the key's scope does not allow this"),
     404: _problem_doc("not found (or another tenant's)"),
