@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> FastAPI:
+    # /openapi.json stays on (clients and contract tests generate from it; it holds no data);
+    # the interactive pages load third-party JS from a CDN, so they are served only on request.
+    docs = runtime.settings.api_docs
     app = FastAPI(title="Threadline admin API", version="0.2.0", openapi_tags=TAGS,
-                  description="Bearer API keys; errors are RFC 9457 problem+json (see each `type`).")
+                  description="Bearer API keys; errors are RFC 9457 problem+json (see each `type`).",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None)
     app.state.runtime = runtime
     app.state.limiter = make_limiter(rate_limit or RateLimit(), runtime.redis_url)
     app.state.secret_box = SecretBox.from_settings(runtime.settings)  # seals stored idempotent responses

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     database_url: SecretStr | None = Field(default=None, validation_alias=_alias("DATABASE_URL"))
+    database_migration_url: SecretStr | None = Field(
+        default=None, validation_alias=_alias("DATABASE_MIGRATION_URL")
+    )
+    allow_owner_login: bool = Field(default=False, validation_alias=_alias("THREADLINE_ALLOW_OWNER_LOGIN"))
     redis_url: SecretStr | None = Field(default=None, validation_alias=_alias("REDIS_URL"))
     data_dir: Path = Field(default=Path(".threadline"), validation_alias=_alias("THREADLINE_DATA_DIR"))
     api_host: str = Field(default="127.0.0.1", validation_alias=_alias("THREADLINE_API_HOST"))
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias=_alias("THREADLINE_LOG_LEVEL"))
     log_format: str = Field(default="console", validation_alias=_alias("THREADLINE_LOG_FORMAT"))
+    metrics_token: SecretStr | None = Field(default=None, validation_alias=_alias("THREADLINE_METRICS_TOKEN"))
+    api_docs: bool = Field(default=False, validation_alias=_alias("THREADLINE_API_DOCS"))
     worker_threads: int = Field(default=4, ge=1, validation_alias=_alias("THREADLINE_WORKER_THREADS"))
     job_max_retries: int = Field(default=8, ge=0, validation_alias=_alias("THREADLINE_JOB_MAX_RETRIES"))
     job_min_backoff_ms: int = Field(default=1000, ge=0, validation_alias=_alias("THREADLINE_JOB_MIN_BACKOFF_MS"))
@@ -120,7 +126,8 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(default=False, validation_alias=_alias("THREADLINE_WEBHOOK_ALLOW_PRIVATE"))
 
     @field_validator(
-        "database_url", "redis_url", "slack_bot_token", "slack_signing_secret", "secret_key", mode="after"
+        "database_url", "database_migration_url", "redis_url", "slack_bot_token", "slack_signing_secret",
+        "secret_key", "metrics_token", mode="after",
     )
     @classmethod
     def _no_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
@@ -182,6 +189,8 @@ class Settings(BaseSettings):
 # the compose test all read this table, so a setting cannot exist undocumented.
 SETTING_DOCS: dict[str, str] = {
     "DATABASE_URL": "Postgres URL (postgresql+psycopg://user:pass@host/db); unset = embedded Postgres",
+    "DATABASE_MIGRATION_URL": "owner URL used only to migrate (and create the runtime login); unset = DATABASE_URL, or the embedded superuser",
+    "THREADLINE_ALLOW_OWNER_LOGIN": "let components run as an owner/superuser/BYPASSRLS login (default false: they refuse)",
     "REDIS_URL": "Redis URL (redis://host:6379/0); unset = embedded Redis",
     "THREADLINE_DATA_DIR": "where embedded databases, blobs and state live (default ./.threadline)",
     "THREADLINE_API_HOST": "API server bind address (default 127.0.0.1)",
@@ -210,6 +219,8 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_KB_MIN_CONFIDENCE": "least question-passage similarity (0-1) for a KB draft, else none (default 0.35)",
     "THREADLINE_LOG_LEVEL": "DEBUG, INFO (default), WARNING, ERROR",
     "THREADLINE_LOG_FORMAT": "console (default) or json",
+    "THREADLINE_METRICS_TOKEN": "bearer token Prometheus sends to /metrics; unset = /metrics answers 404",
+    "THREADLINE_API_DOCS": "serve the interactive API docs at /docs and /redoc (default false; /openapi.json is always served)",
     "THREADLINE_WORKER_THREADS": "job worker threads per worker process (default 4)",
     "THREADLINE_JOB_MAX_RETRIES": "retries before a job is dead-lettered (default 8)",
     "THREADLINE_JOB_MIN_BACKOFF_MS": "first retry delay of a failed job, doubled per retry (default 1000)",

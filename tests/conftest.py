@@ -40,13 +40,19 @@ def redis_server() -> Iterator[RedisForTests]:
 
 
 @pytest.fixture(scope="session")
-def database_url(pg: PostgresForTests) -> str:
-    """One migrated database for the session; tests clean their rows (see `clean_db`)."""
+def owner_url(pg: PostgresForTests) -> str:
+    """One database for the session, migrated by its owner; tests clean their rows (see `_truncate`)."""
     url = pg.create_database()
     engine = make_engine(url, pool_size=1)
-    upgrade(engine)
+    upgrade(engine, runtime_url=pg.runtime_url(url))
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg: PostgresForTests, owner_url: str) -> str:
+    """The session database as the product sees it: through the runtime login, never the owner."""
+    return pg.runtime_url(owner_url)
 
 
 @pytest.fixture()
@@ -61,19 +67,22 @@ def registry() -> Registry:
 
 @pytest.fixture()
 def runtime(
-    database_url: str, redis_server: RedisForTests, settings: Settings, registry: Registry
+    database_url: str, owner_url: str, redis_server: RedisForTests, settings: Settings, registry: Registry
 ) -> Iterator[Runtime]:
     rt = build_runtime(settings, database_url=database_url, redis_url=redis_server.url, registry=registry)
-    _truncate(rt)
+    _truncate(owner_url)
     redis.Redis.from_url(redis_server.url).flushdb()
     yield rt
     rt.close()
 
 
-def _truncate(rt: Runtime) -> None:
+def _truncate(owner_url: str) -> None:
+    # The runtime login may not TRUNCATE (nor bypass the append-only timeline): the owner cleans.
+    engine = make_engine(owner_url, pool_size=1)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with rt.engine.begin() as conn:
+    with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
 
 
 def make_tenant(rt: Runtime, *, name: str | None = None, address: str | None = None) -> tuple[Tenant, Inbox]:

@@ -14,7 +14,7 @@ from core.settings import SETTING_DOCS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Variables for the third-party images or compose itself, documented in the README's compose section.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB"}
+COMPOSE_ONLY = {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "RUNTIME_DB_PASSWORD"}
 
 
 def _compose() -> dict:  # type: ignore[type-arg]
@@ -59,3 +59,10 @@ def test_data_services_have_health_checks() -> None:
     services = _compose()["services"]
     assert all("healthcheck" in services[name] for name in ("postgres", "redis", "api"))
     assert services["postgres"]["image"].startswith("pgvector/pgvector")
+
+
+def test_only_the_migrate_service_holds_the_owner_url() -> None:
+    holders = {name for name, svc in _threadline_services().items() if "DATABASE_MIGRATION_URL" in svc.get("environment", {})}
+    runtime_urls = {svc["environment"]["DATABASE_URL"] for svc in _threadline_services().values() if "environment" in svc}
+    assert holders == {"migrate"}
+    assert all(url.startswith("postgresql+psycopg://threadline_runtime:") for url in runtime_urls)

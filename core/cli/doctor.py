@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import redis
 import typer
@@ -10,10 +11,11 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from core.db.migrate import current_revision, head_revision
+from core.db.roles import LoginInfo, inspect_login
 from core.db.session import make_engine
-from core.infra.stack import infrastructure
+from core.infra.stack import Infrastructure, infrastructure
 from core.registry import Registry
-from core.settings import SETTING_DOCS, load_settings
+from core.settings import SETTING_DOCS, Settings, load_settings
 
 
 def run_doctor(registry: Registry) -> None:
@@ -48,7 +50,7 @@ def run_doctor(registry: Registry) -> None:
     try:
         with infrastructure(settings) as infra:
             where = "embedded Postgres" if settings.embedded_database else "DATABASE_URL"
-            engine = make_engine(infra.database_url, pool_size=1)
+            engine = make_engine(infra.owner_url, pool_size=1)
             try:
                 with engine.connect() as conn:
                     version = conn.execute(text("SHOW server_version")).scalar()
@@ -69,6 +71,7 @@ def run_doctor(registry: Registry) -> None:
                 bad(f"cannot reach {where}: {type(exc).__name__}: {exc}")
             finally:
                 engine.dispose()
+            _check_logins(settings, infra, ok, bad)
             try:
                 redis.Redis.from_url(infra.redis_url or "", socket_timeout=3, socket_connect_timeout=3).ping()
                 ok(f"{'embedded Redis' if settings.embedded_redis else 'REDIS_URL'} answers")
@@ -81,3 +84,43 @@ def run_doctor(registry: Registry) -> None:
         typer.secho(f"{problems} problem(s) found", fg="red")
         raise typer.Exit(1)
     typer.secho("all checks passed", fg="green")
+
+
+def _login(url: str) -> LoginInfo:
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return inspect_login(conn)
+    finally:
+        engine.dispose()
+
+
+def _check_logins(settings: Settings, infra: Infrastructure, ok: Callable[[str], None], bad: Callable[[str], None]) -> None:
+    """Say which role each URL logs in as: components want the runtime login, migrations the owner."""
+    embedded = settings.embedded_database
+    runtime_name = "embedded runtime login" if embedded else "DATABASE_URL"
+    try:
+        runtime = _login(infra.database_url)
+    except Exception as exc:  # e.g. the login does not exist before the first migrate
+        bad(f"{runtime_name} cannot log in ({type(exc).__name__}): run `threadline migrate` to create the runtime login")
+    else:
+        if runtime.is_runtime:
+            ok(f"{runtime_name} logs in as {runtime.describe()}")
+        elif runtime.is_owner and settings.allow_owner_login:
+            typer.echo(f"  note  {runtime_name} logs in as {runtime.describe()}; allowed by THREADLINE_ALLOW_OWNER_LOGIN")
+        else:
+            bad(f"{runtime_name} logs in as {runtime.describe()}: components refuse an owner; "
+                "give them the runtime login and set DATABASE_MIGRATION_URL to the owner")
+    if infra.migration_url is None:
+        typer.echo("  note  DATABASE_MIGRATION_URL is unset: `threadline migrate` uses DATABASE_URL")
+        return
+    name = "embedded superuser" if embedded else "DATABASE_MIGRATION_URL"
+    try:
+        owner = _login(infra.migration_url)
+    except Exception as exc:  # doctor reports, it does not crash
+        bad(f"{name} cannot log in: {type(exc).__name__}: {exc}")
+        return
+    if owner.is_owner:
+        ok(f"{name} (migrations) logs in as {owner.describe()}")
+    else:
+        bad(f"{name} logs in as {owner.describe()}: migrations need the owner of the schema")

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.cli import admin as admin_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
-from core.cli.context import command_runtime, fail
+from core.cli.context import command_infra, command_runtime, fail, migrate_as_owner
 from core.cli.tenant import tenant_from_option
-from core.db.migrate import upgrade
 from core.db.session import system_scope, tenant_scope
-from core.errors import NotFound
+from core.errors import NotFound, OperatorError
 from core.jobs.models import OutboxRow, OutboxStatus
 from core.registry import Registry, load_plugins
 from core.tenancy.models import Tenant
@@ -59,16 +58,18 @@ def build_cli(registry: Registry) -> typer.Typer:
         lambda: doctor_cmd.run_doctor(registry)
     )
 
-    @app.command("migrate", help="Apply database migrations (idempotent).")
+    @app.command("migrate", help="Apply database migrations as the owner (DATABASE_MIGRATION_URL) and set up the runtime login (idempotent).")
     def migrate() -> None:
-        with command_runtime(registry, require_schema=False) as rt:
-            upgrade(rt.engine)
+        with command_infra() as (_settings, infra):
+            try:
+                migrate_as_owner(infra)
+            except OperatorError as exc:
+                raise fail(f"error: {exc}") from None
             typer.echo("database schema is up to date")
 
     @app.command("bootstrap", help="Create the first tenant, inbox and admin API key (idempotent; the key is printed once).")
     def bootstrap() -> None:
-        with command_runtime(registry, require_schema=False) as rt:
-            upgrade(rt.engine)
+        with command_runtime(registry, migrate_first=True) as rt:
             with system_scope(rt.factory) as session:
                 result = bootstrap_service(
                     session=session, support_address=rt.settings.support_address, slack_channel=rt.settings.slack_channel

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 import typer
 
-from core.cli.context import fail, settings_or_exit
-from core.db.migrate import upgrade
+from core.cli.context import fail, migrate_as_owner, settings_or_exit
+from core.db.roles import check_runtime_login
 from core.db.session import system_scope
 from core.errors import OperatorError
-from core.infra.stack import start_infrastructure
+from core.infra.stack import Infrastructure, start_infrastructure
 from core.logs import configure_logging
 from core.registry import Component, Registry
 from core.runtime import build_runtime
+from core.settings import Settings
 from core.tenancy.service import bootstrap
 
 STOP_GRACE_SECONDS = 10.0
@@ -66,35 +67,47 @@ def run_up(registry: Registry) -> None:
         raise fail(f"error: {exc}") from None
     children: list[Child] = []
     try:
-        runtime = build_runtime(settings, database_url=infra.database_url, redis_url=infra.redis_url, registry=registry, pool_size=2)
-        upgrade(runtime.engine)
-        with system_scope(runtime.factory) as session:
-            result = bootstrap(session=session, support_address=settings.support_address, slack_channel=settings.slack_channel)
-            api_key = result.api_key_secret
-        runtime.close()
-        typer.echo("Threadline is starting")
-        where = "embedded, data in " + str(settings.data_dir.resolve()) if settings.embedded_database else "DATABASE_URL"
-        typer.echo(f"  postgres    {where}")
-        typer.echo(f"  redis       {'embedded' if settings.embedded_redis else 'REDIS_URL'}")
-        if api_key:
-            typer.secho(f"  admin API key (shown once, store it now): {api_key}", fg="yellow")
-        env = dict(os.environ)
-        env["DATABASE_URL"] = infra.database_url
-        if infra.redis_url:
-            env["REDIS_URL"] = infra.redis_url
-        env["THREADLINE_DATA_DIR"] = str(settings.data_dir.resolve())
-        components = sorted(
-            (c for c in registry.components.values() if c.enabled(settings)), key=lambda c: (c.order, c.name)
-        )
-        for component in components:
-            children.append(Child(component, _spawn(component, env), time.monotonic()))
-            typer.echo(f"  {component.name:<11} {component.describe(settings)}")
-        typer.echo("Press Ctrl-C to stop.")
-        _supervise(children, env, stop)
+        _start_all(registry, settings, infra, children, stop)
+    except OperatorError as exc:
+        raise fail(f"error: {exc}") from None
     finally:
         _stop_children(children)
         infra.stop()
     typer.echo("Threadline stopped.")
+
+
+def _start_all(
+    registry: Registry, settings: Settings, infra: Infrastructure, children: list[Child], stop: threading.Event
+) -> None:
+    migrate_as_owner(infra)  # as the owner; the components below never see its URL
+    runtime = build_runtime(settings, database_url=infra.database_url, redis_url=infra.redis_url, registry=registry, pool_size=2)
+    try:
+        login = check_runtime_login(runtime.engine, allow_owner=settings.allow_owner_login)
+        with system_scope(runtime.factory) as session:
+            result = bootstrap(session=session, support_address=settings.support_address, slack_channel=settings.slack_channel)
+            api_key = result.api_key_secret
+    finally:
+        runtime.close()
+    typer.echo("Threadline is starting")
+    where = "embedded, data in " + str(settings.data_dir.resolve()) if settings.embedded_database else "DATABASE_URL"
+    typer.echo(f"  postgres    {where}, components log in as {login.name}")
+    typer.echo(f"  redis       {'embedded' if settings.embedded_redis else 'REDIS_URL'}")
+    if api_key:
+        typer.secho(f"  admin API key (shown once, store it now): {api_key}", fg="yellow")
+    env = dict(os.environ)
+    env["DATABASE_URL"] = infra.database_url
+    env.pop("DATABASE_MIGRATION_URL", None)  # least privilege: components never hold the owner's password
+    if infra.redis_url:
+        env["REDIS_URL"] = infra.redis_url
+    env["THREADLINE_DATA_DIR"] = str(settings.data_dir.resolve())
+    components = sorted(
+        (c for c in registry.components.values() if c.enabled(settings)), key=lambda c: (c.order, c.name)
+    )
+    for component in components:
+        children.append(Child(component, _spawn(component, env), time.monotonic()))
+        typer.echo(f"  {component.name:<11} {component.describe(settings)}")
+    typer.echo("Press Ctrl-C to stop.")
+    _supervise(children, env, stop)
 
 
 def _supervise(children: list[Child], env: dict[str, str], stop: threading.Event) -> None:

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from core.db.roles import ensure_runtime_login, inspect_login, refuse_runtime_migration
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Serialises concurrent `migrate` runs (compose starts several services at once).
@@ -23,12 +25,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, runtime_url: str | None = None) -> None:
+    """Migrate as the owner `engine` logs in as; then create/update the runtime login of `runtime_url`."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        refuse_runtime_migration(inspect_login(conn))
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if runtime_url is not None:
+            ensure_runtime_login(conn, runtime_url)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -6,26 +6,35 @@ import logging
 from contextlib import contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
+from core.crypto import load_or_create_key_file
+from core.db.roles import DEFAULT_RUNTIME_LOGIN
 from core.infra.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_DB_NAME = "threadline"
+RUNTIME_PASSWORD_FILE = "db-runtime.password"
 
 
 @dataclass
 class Infrastructure:
-    database_url: str
+    database_url: str  # the runtime login every component uses
     redis_url: str | None
     embedded_postgres: EmbeddedPostgres | None = None
     embedded_redis: EmbeddedRedis | None = None
     _owned: list[object] = field(default_factory=list)
+    migration_url: str | None = None  # the owner; None = DATABASE_URL (refused if it is a runtime login)
+
+    @property
+    def owner_url(self) -> str:
+        return self.migration_url or self.database_url
 
     def stop(self) -> None:
         """Stop only the embedded servers this process started (redis first: it has no clients left)."""
@@ -47,6 +56,14 @@ def _ensure_database(admin_url: str, name: str) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+def embedded_runtime_url(owner_url: str, data_dir: Path) -> str:
+    """The runtime login on the embedded server; its password is generated once into the data dir."""
+    password = load_or_create_key_file(data_dir / RUNTIME_PASSWORD_FILE)
+    return make_url(owner_url).set(username=DEFAULT_RUNTIME_LOGIN, password=password).render_as_string(
+        hide_password=False
+    )
+
+
 def _redis_alive(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
@@ -59,15 +76,19 @@ def start_infrastructure(settings: Settings, *, need_redis: bool = True) -> Infr
     data_dir = settings.data_dir.resolve()
     owned: list[object] = []
     pg: EmbeddedPostgres | None = None
+    migration_url: str | None = None
     if settings.database_url is not None:
         database_url = settings.database_url.get_secret_value()
+        if settings.database_migration_url is not None:
+            migration_url = settings.database_migration_url.get_secret_value()
     else:
         pg = EmbeddedPostgres(data_dir)
         already_running = (pg.pgdata / "postmaster.pid").exists()
         admin_url = pg.start()
         if not already_running:
             owned.append(pg)
-        database_url = _ensure_database(admin_url, EMBEDDED_DB_NAME)
+        migration_url = _ensure_database(admin_url, EMBEDDED_DB_NAME)  # the embedded superuser
+        database_url = embedded_runtime_url(migration_url, data_dir)
     rds: EmbeddedRedis | None = None
     redis_url: str | None = None
     if settings.redis_url is not None:
@@ -80,7 +101,7 @@ def start_infrastructure(settings: Settings, *, need_redis: bool = True) -> Infr
         else:
             redis_url = rds.start()
             owned.append(rds)
-    return Infrastructure(database_url, redis_url, pg, rds, owned)
+    return Infrastructure(database_url, redis_url, pg, rds, owned, migration_url)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
@@ -57,7 +57,7 @@ def list_held(
     """Newest first."""
     stmt = (
         select(RawInbound, Inbox)
-        .outerjoin(Inbox, Inbox.id == RawInbound.inbox_id)
+        .outerjoin(Inbox, and_(Inbox.id == RawInbound.inbox_id, Inbox.tenant_id == tenant_id))
         .where(RawInbound.tenant_id == tenant_id, RawInbound.held.is_(True))
         .order_by(RawInbound.received_at.desc())
         .limit(limit)
@@ -70,7 +70,7 @@ def list_held(
 def get_held(*, session: Session, tenant_id: uuid.UUID, raw_id: uuid.UUID) -> HeldMail:
     row = session.execute(
         select(RawInbound, Inbox)
-        .outerjoin(Inbox, Inbox.id == RawInbound.inbox_id)
+        .outerjoin(Inbox, and_(Inbox.id == RawInbound.inbox_id, Inbox.tenant_id == tenant_id))
         .where(RawInbound.tenant_id == tenant_id, RawInbound.id == raw_id)
     ).first()
     if row is None:

@@ -4,6 +4,7 @@ pipeline acts. Order matters and is fixed in `STEPS`."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -69,7 +70,9 @@ def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
     assert ctx.parsed is not None
     key = dedupe_key(ctx)
     same = session.execute(
-        select(Message.id, Ticket.number).join(Ticket, Ticket.id == Message.ticket_id).where(Message.dedupe_key == key)
+        select(Message.id, Ticket.number)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.tenant_id == ctx.tenant_id, Message.dedupe_key == key)
     ).first()
     if same is not None:
         ctx.disposition = Disposition.DUPLICATE
@@ -78,20 +81,22 @@ def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
     if ctx.parsed.message_id and session.execute(
         select(Message.id)
         .join(Ticket, Ticket.id == Message.ticket_id)
-        .where(Message.email_message_id == ctx.parsed.message_id, Ticket.inbox_id == ctx.inbox_id)
+        .where(Message.tenant_id == ctx.tenant_id, Message.email_message_id == ctx.parsed.message_id,
+               Ticket.inbox_id == ctx.inbox_id)
         .limit(1)
     ).first():
         ctx.flags.append("message-id-reused")
 
 
-def _our_sent_message_id(session: Session, ids: tuple[str, ...]) -> str | None:
+def _our_sent_message_id(session: Session, tenant_id: uuid.UUID, ids: tuple[str, ...]) -> str | None:
     """The first of ``ids`` that is the Message-ID of a mail we sent."""
     wanted = [i for i in ids if i][:50]
     if not wanted:
         return None
     found = session.execute(
         select(Message.email_message_id)
-        .where(Message.email_message_id.in_(wanted), Message.direction == Direction.OUTBOUND)
+        .where(Message.tenant_id == tenant_id, Message.email_message_id.in_(wanted),
+               Message.direction == Direction.OUTBOUND)
         .limit(1)
     ).scalar_one_or_none()
     return found
@@ -107,9 +112,10 @@ def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
     """
     parsed = ctx.parsed
     assert parsed is not None
-    own = frozenset(session.execute(select(Inbox.address)).scalars())
+    own = frozenset(session.execute(select(Inbox.address).where(Inbox.tenant_id == ctx.tenant_id)).scalars())
     if parsed.message_id and session.execute(
-        select(Message.id).where(Message.email_message_id == parsed.message_id, Message.direction == Direction.OUTBOUND)
+        select(Message.id).where(Message.tenant_id == ctx.tenant_id, Message.email_message_id == parsed.message_id,
+                                 Message.direction == Direction.OUTBOUND)
     ).first():
         ctx.disposition, ctx.outcome = Disposition.IGNORE, "loop: this is a message we sent ourselves"
         ctx.flags.append("loop")
@@ -124,7 +130,7 @@ def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
             return
         # A few real bounces carry no machine marker (flufl.bounce's bounce_02, simple_22...). They
         # count only when they name a message we sent, in the returned copy or in References.
-        ours = _our_sent_message_id(session, (report.original_message_id or "", *parsed.references,
+        ours = _our_sent_message_id(session, ctx.tenant_id, (report.original_message_id or "", *parsed.references,
                                               *parsed.in_reply_to))
         if ours is None:
             ctx.flags.append("possible-bounce")
@@ -139,7 +145,7 @@ def automatic(ctx: IngestContext, session: Session, settings: Settings) -> None:
         ctx.disposition, ctx.outcome = Disposition.IGNORE, f"loop: {verdict.reason}"
     elif verdict.kind is AutoKind.bounce:
         if report is not None and not report.original_message_id:
-            ours = _our_sent_message_id(session, (*parsed.references, *parsed.in_reply_to))
+            ours = _our_sent_message_id(session, ctx.tenant_id, (*parsed.references, *parsed.in_reply_to))
             report = replace(report, original_message_id=ours) if ours else report
         ctx.bounce = report
         ctx.disposition = Disposition.BOUNCE
@@ -151,26 +157,28 @@ def sender_cap(ctx: IngestContext, session: Session, settings: Settings) -> None
     if not ctx.sender:
         return
     since = datetime.now(timezone.utc) - RATE_WINDOW
-    contact_id = session.execute(select(Contact.id).where(Contact.email == ctx.sender.lower())).scalar_one_or_none()
+    contact_id = session.execute(
+        select(Contact.id).where(Contact.tenant_id == ctx.tenant_id, Contact.email == ctx.sender.lower())
+    ).scalar_one_or_none()
     if contact_id is None:
         return
     recent = session.execute(
         select(func.count())
         .select_from(Message)
-        .where(Message.author_contact_id == contact_id, Message.created_at >= since)
+        .where(Message.tenant_id == ctx.tenant_id, Message.author_contact_id == contact_id, Message.created_at >= since)
     ).scalar_one()
     if recent >= settings.sender_cap:
         ctx.disposition = Disposition.QUARANTINE
         ctx.outcome = f"quarantined: {recent} mails from {ctx.sender} in 10 minutes (cap {settings.sender_cap})"
 
 
-def _known(session: Session, ids: tuple[str, ...]) -> dict[str, KnownTicket]:
+def _known(session: Session, tenant_id: uuid.UUID, ids: tuple[str, ...]) -> dict[str, KnownTicket]:
     if not ids:
         return {}
     rows = session.execute(
         select(Message.email_message_id, Ticket.id, Ticket.number)
         .join(Ticket, Ticket.id == Message.ticket_id)
-        .where(Message.email_message_id.in_(list(ids)))
+        .where(Message.tenant_id == tenant_id, Message.email_message_id.in_(list(ids)))
     ).all()
     return {mid: KnownTicket(tid, number) for mid, tid, number in rows if mid}
 
@@ -183,7 +191,9 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
         recipient = split_recipient(address)
         if recipient and recipient.reply_token:
             row = session.execute(
-                select(Ticket.id, Ticket.number).where(Ticket.reply_token == recipient.reply_token)
+                select(Ticket.id, Ticket.number).where(
+                    Ticket.tenant_id == ctx.tenant_id, Ticket.reply_token == recipient.reply_token
+                )
             ).first()
             if row:
                 by_token = KnownTicket(row[0], row[1])
@@ -191,7 +201,9 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
     by_tag, on_it = None, False
     number = subject_tag(parsed.subject)
     if number is not None:
-        tagged = session.execute(select(Ticket.id, Ticket.number).where(Ticket.number == number)).first()
+        tagged = session.execute(
+            select(Ticket.id, Ticket.number).where(Ticket.tenant_id == ctx.tenant_id, Ticket.number == number)
+        ).first()
         if tagged:
             by_tag = KnownTicket(tagged[0], tagged[1])
             # A forged From could otherwise join any ticket whose number it guesses.
@@ -199,14 +211,15 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
                 session.execute(
                     select(Message.id)
                     .join(Contact, Contact.id == Message.author_contact_id)
-                    .where(Message.ticket_id == tagged[0], Contact.email == (ctx.sender or "").lower())
+                    .where(Message.tenant_id == ctx.tenant_id, Message.ticket_id == tagged[0],
+                           Contact.email == (ctx.sender or "").lower())
                     .limit(1)
                 ).first()
             )
     facts = ThreadFacts(
         in_reply_to=parsed.in_reply_to,
         references=parsed.references,
-        by_message_id=_known(session, (*parsed.in_reply_to, *parsed.references)),
+        by_message_id=_known(session, ctx.tenant_id, (*parsed.in_reply_to, *parsed.references)),
         by_token=by_token,
         by_tag=by_tag,
         sender_on_tagged_ticket=on_it,
@@ -219,7 +232,7 @@ def thread(ctx: IngestContext, session: Session, settings: Settings) -> None:
             ctx.outcome = f"auto-reply that answers no ticket: {ctx.automatic.reason}"
         return
     ticket = session.get(Ticket, decision.ticket.id)
-    assert ticket is not None
+    assert ticket is not None and ticket.tenant_id == ctx.tenant_id
     if ticket.status is TicketStatus.CLOSED and ticket.closed_at is not None:
         age = datetime.now(timezone.utc) - ticket.closed_at
         if age > timedelta(days=settings.reopen_days):
@@ -240,6 +253,7 @@ def ticket_cap(ctx: IngestContext, session: Session, settings: Settings) -> None
         select(func.count())
         .select_from(Message)
         .where(
+            Message.tenant_id == ctx.tenant_id,
             Message.ticket_id == ctx.thread.ticket.id,
             Message.direction == Direction.INBOUND,
             Message.created_at >= since,

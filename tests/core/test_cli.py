@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import text
+
+from core.db.session import system_scope
 from core.runtime import Runtime
 from tests.support.servers import RedisForTests
 
@@ -27,8 +30,8 @@ def env(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> dict[s
 def test_bootstrap_prints_the_key_once_and_stores_only_its_hash(env: dict[str, str], runtime: Runtime) -> None:
     first, second = _cli("bootstrap", env=env), _cli("bootstrap", env=env)
     key = first.stdout.split("store it now): ")[1].split()[0]
-    with runtime.engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT key_hash FROM api_keys").scalars().all()
+    with system_scope(runtime.factory) as session:
+        stored = session.execute(text("SELECT key_hash FROM api_keys")).scalars().all()
     assert (first.returncode, second.returncode) == (0, 0)
     assert "already bootstrapped" in second.stdout and key not in second.stdout
     assert len(stored) == 1 and key not in stored[0]

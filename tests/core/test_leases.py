@@ -56,6 +56,7 @@ def test_a_running_job_holds_no_transaction_and_no_row_lock(runtime: Runtime) ->
 
     def job(ctx: JobContext, payload: dict[str, Any]) -> None:
         with runtime.engine.connect() as conn:
+            conn.execute(text("SET ROLE threadline_system"))  # the runtime login alone reads no table
             conn.execute(text("SET lock_timeout = '200ms'"))
             conn.execute(update(OutboxRow).where(OutboxRow.id == ctx.outbox_id).values(last_error="touched"))
             conn.rollback()

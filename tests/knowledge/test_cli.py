@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.db.migrate import upgrade
-from core.db.session import system_scope
+from core.db.session import make_engine, system_scope
 from core.registry import Registry
 from core.runtime import build_runtime
 from core.settings import Settings
@@ -22,10 +22,18 @@ def _kb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def _migrated(pg: PostgresForTests, owner_url: str) -> str:
+    """Migrate as the owner; the CLI then runs as the runtime login, like in production."""
+    engine = make_engine(owner_url, pool_size=1)
+    upgrade(engine, runtime_url=pg.runtime_url(owner_url))
+    engine.dispose()
+    return pg.runtime_url(owner_url)
+
+
 def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Path) -> None:
     url = pg.create_database("tl_kbcli")
+    url = _migrated(pg, url)
     rt = build_runtime(Settings(), database_url=url, redis_url=None, registry=Registry(), pool_size=1)
-    upgrade(rt.engine)
     with system_scope(rt.factory) as session:
         create_tenant(session=session, name="Acme")
     rt.close()

@@ -13,6 +13,10 @@ from sqlalchemy.engine import make_url
 from core.infra.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
+RUNTIME_LOGIN = "threadline_runtime"
+RUNTIME_PASSWORD = "runtime-test-password"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -38,6 +42,13 @@ class PostgresForTests:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
         return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    @staticmethod
+    def runtime_url(owner_url: str) -> str:
+        """The same database through the runtime login (created by `upgrade(..., runtime_url=...)`)."""
+        return make_url(owner_url).set(username=RUNTIME_LOGIN, password=RUNTIME_PASSWORD).render_as_string(
+            hide_password=False
+        )
 
     def drop_database(self, url: str) -> None:
         name = make_url(url).database
