@@ -105,7 +105,7 @@ class WidgetConfig:
             identity_mode=mode,
             identity_secret_sealed=str(sealed) if sealed else None,
             title=str(data.get("title") or "Chat with us")[:80],
-            color=color if _is_hex_color(color) else "#0b5fff",
+            color=color if is_hex_color(color) else "#0b5fff",
         )
 
     def allows(self, origin: str | None) -> bool:
@@ -117,5 +117,5 @@ class WidgetConfig:
         return f"frame-ancestors {sources or chr(39) + 'none' + chr(39)}"
 
 
-def _is_hex_color(value: str) -> bool:
+def is_hex_color(value: str) -> bool:
     return len(value) in (4, 7) and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])

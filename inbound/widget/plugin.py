@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.registry import Registry
 from core.tickets.events import EventKind
 from inbound.widget.api import mount
@@ -10,6 +12,7 @@ from inbound.widget.delivery import DELIVER_JOB, MIRROR_JOB, STATUS_JOB, deliver
 
 def register(registry: Registry) -> None:
     registry.add_http(mount)
+    registry.add_cli(lambda app: _add_cli(app, registry))  # threadline widget set
     registry.add_job(DELIVER_JOB, deliver_reply, queue="widget")
     # core/tickets/replies.py routes public replies on Channel.WIDGET tickets to this job.
     registry.add_delivery("widget", DELIVER_JOB)
@@ -18,3 +21,9 @@ def register(registry: Registry) -> None:
     registry.subscribe(EventKind.MESSAGE_APPENDED, MIRROR_JOB)
     registry.add_job(STATUS_JOB, status_hint, queue="widget")
     registry.subscribe(EventKind.STATUS_CHANGED, STATUS_JOB)
+
+
+def _add_cli(app: Any, registry: Registry) -> None:
+    from inbound.widget.cli import add_commands  # typer loads only when the CLI is built
+
+    add_commands(app, registry)

@@ -21,17 +21,12 @@ from core.tickets.models import ActorKind
 from core.tickets.schemas import Actor
 from inbound.widget.models import WidgetAuthor, WidgetMessage
 from tests.conftest import make_tenant
+from tests.inbound.widget import test_browser as shared
 from tests.inbound.widget.conftest import enable_widget
-from tests.inbound.widget.test_browser import (  # noqa: F401 (fixtures)
-    browser,
-    free_port,
-    host_page,
-    serve_api,
-    tickets_of,
-    wait_until,
-)
+from tests.inbound.widget.test_browser import free_port, serve_api, tickets_of, wait_until
 
 pytestmark = pytest.mark.slow
+browser, host_page = shared.browser, shared.host_page  # fixtures
 
 
 class Cable:

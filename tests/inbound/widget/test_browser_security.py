@@ -13,17 +13,18 @@ import pytest
 
 from core.runtime import Runtime
 from tests.conftest import make_tenant
+from tests.inbound.widget import test_browser as shared
 from tests.inbound.widget.conftest import enable_widget
-from tests.inbound.widget.test_browser import api, browser, host_page  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
+api, browser, host_page = shared.api, shared.browser, shared.host_page  # fixtures
 
 SECRET = "s" * 40
 SNIPPET = '<script async src="{api}/widget/v1/loader.js" data-inbox="{inbox}"></script>'
 
 
 def test_a_host_page_not_on_the_list_gets_a_refusal_not_the_chat(
-    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any  # noqa: F811
+    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any
 ) -> None:
     site, origin = host_page
     _, inbox = make_tenant(runtime)
@@ -42,7 +43,7 @@ def test_a_host_page_not_on_the_list_gets_a_refusal_not_the_chat(
 
 
 def test_a_page_that_frames_the_chat_claiming_an_allowed_host_is_refused_by_frame_ancestors(
-    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any  # noqa: F811
+    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any
 ) -> None:
     site, origin = host_page
     _, inbox = make_tenant(runtime)
@@ -79,7 +80,7 @@ def _seed_history(api: str, origin: str, inbox_id: str) -> None:
     ("enforce", hmac.new(SECRET.encode(), b"u-42", hashlib.sha256).hexdigest(), True),  # the control
 ])
 def test_a_spoofed_identity_gets_no_history_in_the_browser(
-    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any,  # noqa: F811
+    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any,
     mode: str, user_hash: str, sees_history: bool,
 ) -> None:
     site, origin = host_page
@@ -109,7 +110,7 @@ def test_a_spoofed_identity_gets_no_history_in_the_browser(
 
 
 def test_a_visitor_uploads_a_file_from_the_keyboard_and_downloads_it(
-    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any, tmp_path: Path  # noqa: F811
+    runtime: Runtime, api: str, host_page: tuple[Path, str], browser: Any, tmp_path: Path
 ) -> None:
     site, origin = host_page
     _, inbox = make_tenant(runtime)
