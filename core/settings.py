@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     )
     teams_token_url: str | None = Field(default=None, validation_alias=_alias("TEAMS_TOKEN_URL"))
     undo_seconds: float = Field(default=10, ge=0, validation_alias=_alias("THREADLINE_UNDO_SECONDS"))
+    # Retention (core/retention): days; 0 keeps forever.
+    retain_raw_days: int = Field(default=90, ge=0, validation_alias=_alias("THREADLINE_RETAIN_RAW_DAYS"))
+    retain_failed_raw_days: int = Field(default=365, ge=0, validation_alias=_alias("THREADLINE_RETAIN_FAILED_RAW_DAYS"))
+    retain_outbox_days: int = Field(default=14, ge=0, validation_alias=_alias("THREADLINE_RETAIN_OUTBOX_DAYS"))
+    retain_seen_events_days: int = Field(default=7, ge=0, validation_alias=_alias("THREADLINE_RETAIN_SEEN_EVENTS_DAYS"))
+    retain_orphan_blob_days: int = Field(default=7, ge=0, validation_alias=_alias("THREADLINE_RETAIN_ORPHAN_BLOB_DAYS"))
     support_address: str = Field(
         default="support@threadline.localhost", validation_alias=_alias("THREADLINE_SUPPORT_ADDRESS")
     )

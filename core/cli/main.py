@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli import admin as admin_cmd
+from core.cli import contacts as contacts_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
 from core.cli.context import command_infra, command_runtime, fail, migrate_as_owner
@@ -188,6 +189,7 @@ def build_cli(registry: Registry) -> typer.Typer:
     for register in registry.cli_groups:
         register(app)
     admin_cmd.register(app, registry)  # after plugins: `inbox set` joins their `inbox` group
+    contacts_cmd.register(app, registry)
     return app
 
 
