@@ -46,10 +46,11 @@ def check_service_url(settings: Settings, service_url: str) -> str:
     """The service URL, normalised with one trailing slash, if the bot may send its token there."""
     parts = urlsplit(service_url)
     host = (parts.hostname or "").lower()
-    configured = (urlsplit(settings.teams_api_url).hostname or "").lower()
+    configured = urlsplit(settings.teams_api_url)
     if host not in allowed_hosts(settings):
         raise ServiceUrlRefusedError(f"service URL host {host!r} is not allow-listed")
-    if parts.scheme != "https" and host != configured:  # plain http only for a configured fake
+    if parts.scheme != "https" and (host, parts.scheme) != ((configured.hostname or "").lower(), configured.scheme):
+        # plain http only where TEAMS_API_URL itself says so (a local fake)
         raise ServiceUrlRefusedError("service URLs must be https")
     return service_url.rstrip("/") + "/"
 

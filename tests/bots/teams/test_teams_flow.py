@@ -124,3 +124,35 @@ def test_rate_limits_are_waited_out_and_the_card_is_posted_once(teams_world: Tea
     _customer_writes(teams_world)
     assert len(teams_world.fake.threads(CHANNEL)) == 1
     assert [c.status for c in teams_world.fake.calls_to("create_conversation")] == [429, 201]
+
+
+def test_editing_the_message_inside_the_window_changes_what_is_sent(teams_world: TeamsWorld) -> None:
+    teams_world.runtime.settings.undo_seconds = 30
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says("Helo Bob, try restic unlcok", thread=thread, activity_id="1800000000500")
+    edit = teams_world.activity("messageUpdate", conversation=thread, activity_id="1800000000500",
+                                text="Hello Bob, try `restic unlock`")
+    assert teams_world.post(edit).status_code == 200
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    (sent,) = teams_world.sink.wait_for(1)
+    assert "Hello Bob, try `restic unlock`" in sent.message.get_body(("plain",)).get_content()
+
+
+def test_deleting_the_message_inside_the_window_cancels_the_reply(teams_world: TeamsWorld) -> None:
+    teams_world.runtime.settings.undo_seconds = 30
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says("oops, wrong ticket", thread=thread, activity_id="1800000000501")
+    teams_world.post(teams_world.activity("messageDelete", conversation=thread, activity_id="1800000000501"))
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    assert (_messages(teams_world, Direction.OUTBOUND)[0].delivery_state, teams_world.sink.mails) == (
+        DeliveryState.CANCELLED, [])
+
+
+def test_a_guest_is_told_in_the_thread_and_nothing_is_sent(teams_world: TeamsWorld) -> None:
+    thread = _customer_writes(teams_world)
+    teams_world.fake.members["29:guest"] = {"name": "Gus", "aadObjectId": "g-1", "email": "gus@other.test",
+                                            "tenantId": "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d", "userRole": "guest"}
+    teams_world.post(teams_world.activity("message", conversation=thread, text="hi", user="29:guest", aad="g-1"))
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    assert (_messages(teams_world, Direction.OUTBOUND), teams_world.sink.mails) == ([], [])
+    assert "guest accounts cannot act" in _texts(teams_world, thread)[-1]
