@@ -1,19 +1,21 @@
 """The view models of one ticket read from the database: what every adapter's jobs render.
 
-The same reads as `bots/slack/tasks.py` (render_card, render_notice), lifted here so Teams does
-not restate them; the Slack call sites move to this module in a later change.
+The same reads as `bots/slack/tasks.py` (render_card, render_notice, the advisory lock) and
+`bots/slack/draft_tasks.py` (the draft card), lifted here so Teams does not restate them; the
+Slack call sites move to this module in a later change.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bots.surface import views
 from core.tenancy.models import Agent, Inbox, ReplyMode
-from core.tickets.models import Attachment, Contact, Direction, Message, Ticket
+from core.tickets.models import Attachment, Contact, Direction, Draft, Message, Ticket
 
 
 def now() -> datetime:
@@ -65,3 +67,19 @@ def thread_post(session: Session, message: Message) -> views.ThreadPost:
                              direction=message.direction, reply_text=message.reply_text,
                              body_text=message.body_text, attachments=[(n, s) for n, s in names],
                              unverified_sender="dmarc-fail" in (message.flags or []))
+
+
+def draft_card(session: Session, draft: Draft) -> views.DraftCard:
+    """The draft card of a Draft row (who decided it, by name)."""
+    agent = session.get(Agent, draft.decided_by_agent_id) if draft.decided_by_agent_id else None
+    return views.draft_card(draft_id=draft.id, text=draft.text, citations=list(draft.citations or []),
+                            confidence=draft.confidence, state=draft.state.value,
+                            decided_by=agent.name if agent else None)
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def lock_thread(session: Session, *, surface: str, ticket_id: uuid.UUID) -> None:
+    """Serialise one surface's jobs on one ticket's thread until the transaction ends."""
+    session.execute(_LOCK, {"key": f"{surface}:{ticket_id}"})

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bots.surface import render, views
+from bots.surface import render
 from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
@@ -22,7 +22,6 @@ from core.jobs import effects
 from core.jobs import lease as leases
 from core.jobs.models import EffectState
 from core.registry import JobContext
-from core.tenancy.models import Agent
 from core.tickets.models import Draft
 
 DRAFT_CARD_JOB = "teams.draft_card"
@@ -43,10 +42,7 @@ def draft_card(ctx: JobContext, payload: dict[str, Any]) -> None:
         anchor = anchor_of(session, draft.ticket_id)
         if anchor is None:
             return  # the inbox is not bound to Teams
-        agent = session.get(Agent, draft.decided_by_agent_id) if draft.decided_by_agent_id else None
-        view = views.draft_card(draft_id=draft.id, text=draft.text, citations=list(draft.citations or []),
-                                confidence=draft.confidence, state=draft.state.value,
-                                decided_by=agent.name if agent else None)
+        view = render.draft_card(session, draft)
         activity = cards.message(cards.draft_card(view), summary=view.headline)
         service_url = anchor.service_url or ctx.settings.teams_api_url
         ref = (draft.surface_refs or {}).get(SURFACE)

@@ -4,9 +4,10 @@
 in it, oldest first. Unlike the older Slack job, no transaction is open during a Bot Connector
 call: a per-ticket advisory lock picks the next post and records its intent in the effects
 ledger (issue 10), the post happens, and its activity id commits after. A concurrent job that
-meets a young intent retries later. The Bot Connector cannot find a post by a client key, so an
-intent left older than a lease (its worker died mid-call) is posted again: after a crash, at most
-one duplicate thread post, never a lost customer message.
+meets a young intent leaves the thread to the live job, which plans again after its post. The Bot
+Connector cannot find a post by a client key, so an intent left older than a lease (its worker
+died mid-call) is posted again: after a crash, at most one duplicate thread post, never a lost
+customer message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots.surface import render, views
@@ -25,7 +26,7 @@ from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
 from core.db.session import tenant_scope
-from core.errors import OperatorError, TemporaryFailure
+from core.errors import OperatorError
 from core.jobs import effects
 from core.jobs import lease as leases
 from core.jobs.models import EffectState
@@ -40,11 +41,8 @@ SYNC_JOB = "teams.sync_thread"
 CARD_JOB = "teams.update_card"
 DELIVERY_JOB = "teams.delivery_notice"
 
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-
-
 def lock_ticket(session: Session, ticket_id: uuid.UUID) -> None:
-    session.execute(_LOCK, {"key": f"teams:{ticket_id}"})
+    render.lock_thread(session, surface=SURFACE, ticket_id=ticket_id)
 
 
 def configured(ctx: JobContext) -> bool:
@@ -121,15 +119,20 @@ def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
         if post is None:
             return None
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
-        if earlier is not None and earlier.state is not EffectState.DONE:
-            held = leases.current()
-            if render.now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE):
-                raise TemporaryFailure(f"another attempt is posting {post.key}")
-        return post
+        if earlier is None:
+            return post
+        held = leases.current()
+        if earlier.state is EffectState.DONE or render.now() - earlier.started_at < (
+                held.lease if held else leases.DEFAULT_LEASE):
+            # Another job is posting (or just posted) this; it plans again after its post and so
+            # finishes the thread (it sees every message committed before now). Its retry covers its crash.
+            return None
+        return post  # an intent older than a lease: its worker died mid-call
 
 
 def _record(ctx: JobContext, post: _Post, conversation: str, activity_id: str) -> None:
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        lock_ticket(session, post.ticket_id)  # a planner sees the intent or the post, never a half
         if post.message_id is None:
             session.add(SurfaceAnchor(tenant_id=ctx.tenant_id, ticket_id=post.ticket_id, surface=SURFACE,
                                       channel=post.where, thread_ref=conversation, service_url=post.service_url,

@@ -12,7 +12,8 @@ import copy
 import itertools
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -24,6 +25,8 @@ class ConnectorCall:
     path: str
     body: dict[str, Any]
     status: int
+    response: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0  # time.time() when the fake answered
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,6 +52,7 @@ class FakeTeams:
         self.members: dict[str, dict[str, Any]] = {}  # Teams user id (29:...) -> TeamsChannelAccount
         self.calls: list[ConnectorCall] = []
         self.conversations: dict[str, list[dict[str, Any]]] = {}
+        self.delay_seconds = 0.0  # every connector answer waits this long (races between jobs)
         self._tokens: set[str] = set()
         self._limits: dict[str, list[int]] = {}  # op -> [times left, retry-after seconds]
         self._ids = itertools.count(1_700_000_000_001)
@@ -133,6 +137,7 @@ class FakeTeams:
         if not authorized:
             self._answer(req, op, path, body, 401, {"error": {"code": "Unauthorized"}})
             return
+        time.sleep(self.delay_seconds)
         status, answer = self._apply(op, conversation, activity_id, body)
         self._answer(req, op, path, body, status, answer)
 
@@ -186,7 +191,7 @@ class FakeTeams:
     def _answer(self, req: _Handler, op: str, path: str, body: dict[str, Any], status: int,
                 answer: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         with self._lock:
-            self.calls.append(ConnectorCall(op, path, body, status))
+            self.calls.append(ConnectorCall(op, path, body, status, answer, time.time()))
         data = json.dumps(answer).encode()
         req.send_response(status)
         req.send_header("Content-Type", "application/json")

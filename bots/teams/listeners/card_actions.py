@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bots.surface import actions, draft_actions, render, views
+from bots.surface import actions, draft_actions, render
 from bots.surface.access import NotAllowed
 from bots.surface.deps import SurfaceUser
 from bots.teams import cards
@@ -19,7 +19,6 @@ from bots.teams.ids import SURFACE, Input, Verb
 from bots.teams.runtime import TeamsDeps
 from core.db.session import tenant_scope
 from core.errors import InvalidInput
-from core.tenancy.models import Agent
 from core.tickets.models import Draft, Message, Priority, Ticket, TicketStatus
 
 
@@ -52,11 +51,7 @@ def notice_card(deps: TeamsDeps, tenant_id: uuid.UUID, message_id: uuid.UUID) ->
 
 def draft_card(deps: TeamsDeps, tenant_id: uuid.UUID, draft_id: uuid.UUID) -> dict[str, Any]:
     with tenant_scope(deps.surface.factory, tenant_id) as session:
-        draft = session.get_one(Draft, draft_id)
-        agent = session.get(Agent, draft.decided_by_agent_id) if draft.decided_by_agent_id else None
-        card = views.draft_card(draft_id=draft.id, text=draft.text, citations=list(draft.citations or []),
-                                confidence=draft.confidence, state=draft.state.value,
-                                decided_by=agent.name if agent else None)
+        card = render.draft_card(session, session.get_one(Draft, draft_id))
     return cards.invoke_card(cards.draft_card(card))
 
 
