@@ -42,10 +42,11 @@ def mount_teams(app: Any, settings: Settings) -> None:
             payload = None
         if not isinstance(payload, dict):
             return Response(status_code=400)
-        service_url = payload.get("serviceUrl")
+        service_url, channel_id = payload.get("serviceUrl"), payload.get("channelId")
         try:
             await asyncio.to_thread(bot.deps.verifier.verify, req.headers.get("authorization"),
-                                    service_url=service_url if isinstance(service_url, str) else None)
+                                    service_url=service_url if isinstance(service_url, str) else None,
+                                    channel_id=channel_id if isinstance(channel_id, str) else None)
         except TeamsAuthError as exc:
             log.info("teams request refused", extra={"reason": str(exc)})
             return Response(status_code=401)

@@ -49,3 +49,11 @@ def test_a_token_expired_within_the_clock_skew_is_accepted(teams_world: TeamsWor
     activity = teams_world.activity("message", conversation=teams_world.thread_id(), text="note: fine")
     token = teams_world.issuer.token(service_url=activity["serviceUrl"], expires_in=-10)
     assert teams_world.post(activity, token=token).status_code == 200
+
+
+def test_a_key_not_endorsed_for_the_activitys_channel_is_refused(teams_world: TeamsWorld) -> None:
+    deliver(teams_world.runtime, mail(message_id="<cust1@customer.test>"))
+    drain_jobs(teams_world.runtime)
+    activity = {**teams_world.activity("message", conversation=teams_world.thread_id(), text="hi"),
+                "channelId": "webchat"}  # the test key is endorsed for msteams only
+    assert teams_world.post(activity).status_code == 401

@@ -156,3 +156,17 @@ def test_a_guest_is_told_in_the_thread_and_nothing_is_sent(teams_world: TeamsWor
     drain_jobs(teams_world.runtime, include_delayed=True)
     assert (_messages(teams_world, Direction.OUTBOUND), teams_world.sink.mails) == ([], [])
     assert "guest accounts cannot act" in _texts(teams_world, thread)[-1]
+
+
+def test_explicit_mode_reply_to_customer_on_the_card_sends_one_mail(teams_world: TeamsWorld) -> None:
+    with system_scope(teams_world.runtime.factory) as session:
+        session.execute(Inbox.__table__.update().values(reply_mode=ReplyMode.EXPLICIT.value))
+    thread = _customer_writes(teams_world)
+    card = teams_world.fake.card_of(teams_world.fake.thread(thread)[0])
+    assert "tl_reply_to_customer" in json.dumps(card)
+    with system_scope(teams_world.runtime.factory) as session:
+        ticket_id = str(session.execute(select(Message.ticket_id)).scalars().first())
+    teams_world.click("tl_reply_to_customer", {"ticket_id": ticket_id, "reply": "Fixed now."}, thread=thread)
+    drain_jobs(teams_world.runtime, include_delayed=True)
+    (sent,) = teams_world.sink.wait_for(1)
+    assert "Fixed now." in sent.message.get_body(("plain",)).get_content()
