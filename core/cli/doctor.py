@@ -43,6 +43,8 @@ def run_doctor(registry: Registry) -> None:
         bad("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Socket Mode needs both")
     if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
         bad("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN (Socket Mode)")
+    if bool(settings.teams_app_id) != bool(settings.teams_app_password):
+        bad("Teams needs both TEAMS_APP_ID and TEAMS_APP_PASSWORD (the Azure bot's app id and client secret)")
     if not settings.outbound_smtp_url:
         typer.echo("  note  THREADLINE_OUTBOUND_SMTP_URL is unset: replies to email customers cannot be sent")
 
