@@ -195,6 +195,7 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
         ActionId.DISCARD_DRAFT: draft_listeners.discard,
         ActionId.REGENERATE_DRAFT: draft_listeners.regenerate,
         ActionId.RELEASE_HELD: held_listeners.release,
+        ActionId.RETRY_REPLY: events.retry_reply,
     }
 
     def _button(handler: Callable[[dict[str, Any], SlackDeps], None]) -> Callable[..., None]:

@@ -152,6 +152,16 @@ def failure_text(line: str) -> str:
     return _with(":x: ", line, st.MESSAGE_TEXT)
 
 
+def reply_failed_blocks(*, reason: str, value: str) -> list[Block]:
+    """Ephemeral, to the agent whose thread reply could not be handled (issue 10)."""
+    return [
+        SectionBlock(text=MarkdownTextObject(text=_with(":x: Your reply was not handled: ", reason, 2900,
+                                                        " Retry, or write it again."))),
+        ActionsBlock(block_id="reply_failed", elements=[
+            ButtonElement(text="Retry", action_id=ActionId.RETRY_REPLY, value=value, style="primary")]),
+    ]
+
+
 def reply_modal(*, ticket_id: str, number: int, recipient: str) -> View:
     return View(
         type="modal",

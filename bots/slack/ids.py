@@ -17,6 +17,7 @@ class ActionId(StrEnum):
     DISCARD_DRAFT = "tl_discard_draft"
     REGENERATE_DRAFT = "tl_regenerate_draft"
     RELEASE_HELD = "tl_release_held"
+    RETRY_REPLY = "tl_retry_reply"  # on the ephemeral report of an agent's failed thread reply
 
 
 class CallbackId(StrEnum):

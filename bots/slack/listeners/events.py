@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
+from bots.slack import blocks
 from bots.slack.access import allowed_user
 from bots.slack.ids import SURFACE, Reaction
 from bots.slack.runtime import SlackDeps
 from bots.surface import actions
 from bots.surface.intents import ThreadIntent
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +56,13 @@ def _new(event: dict[str, Any], deps: SlackDeps) -> None:
         ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=channel, thread_ref=thread_ts)
     if ref is None:
         return  # a thread that is not a ticket
-    user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=event["user"])
-    outcome = actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=channel, ts=ts,
-                                            text=event.get("text", ""))
+    try:
+        user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=event["user"])
+        outcome = actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=channel, ts=ts,
+                                                text=event.get("text", ""))
+    except Exception as exc:  # Slack has been acked: unless we tell the agent, the reply is lost
+        _report_failure(event, deps, exc)
+        return
     if outcome.intent in (ThreadIntent.NOTE, ThreadIntent.INTERNAL):
         deps.request_reaction(ref.tenant_id, channel, ts, Reaction.NOTE)
 
@@ -79,3 +89,40 @@ def _deleted(event: dict[str, Any], deps: SlackDeps) -> None:
         user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=previous["user"])
         actions.agent_deleted(deps.surface, ref=ref, user=user, channel=channel,
                               ts=event.get("deleted_ts") or previous.get("ts", ""))
+
+
+# ---- an agent's reply that could not be handled (issue 10): tell them, offer a retry ----
+
+
+def _report_failure(event: dict[str, Any], deps: SlackDeps, exc: Exception) -> None:
+    """Ephemeral to the author, in the thread. A refusal (UserError) says why; anything else gets a
+    reference and a Retry button that re-reads their message (retrying a refusal would be pointless)."""
+    channel, thread_ts = str(event.get("channel", "")), str(event.get("thread_ts", ""))
+    try:
+        if isinstance(exc, UserError):
+            log.info("agent's thread reply refused", extra={"reason": str(exc)})
+            deps.client.chat_postEphemeral(channel=channel, user=event["user"], thread_ts=thread_ts,
+                                           text=f":x: Your reply was not handled: {exc}")  # our own words
+            return
+        ref_id = uuid.uuid4().hex[:10]
+        log.exception("agent's thread reply failed", extra={"ref": ref_id})
+        reason = f"something went wrong (reference {ref_id})."
+        value = json.dumps({"channel": channel, "ts": str(event.get("ts", "")), "thread_ts": thread_ts})
+        deps.client.chat_postEphemeral(channel=channel, user=event["user"], thread_ts=thread_ts,
+                                       text=f":x: Your reply was not handled: {reason}",
+                                       blocks=blocks.reply_failed_blocks(reason=reason, value=value))
+    except SlackApiError:
+        log.warning("could not show the failure to the agent", extra={"channel": channel})
+
+
+def retry_reply(body: dict[str, Any], deps: SlackDeps) -> None:
+    """Retry button: read the agent's message again from Slack and handle it as if it just came."""
+    where = json.loads(body["actions"][0]["value"])
+    resp = deps.client.conversations_replies(channel=where["channel"], ts=where["thread_ts"],
+                                             latest=where["ts"], oldest=where["ts"], inclusive=True, limit=1)
+    messages: list[dict[str, Any]] = resp.get("messages") or []
+    original = next((m for m in messages if m.get("ts") == where["ts"]), None)
+    clicker = (body.get("user") or {}).get("id")
+    if original is None or original.get("user") != clicker:
+        raise UserError("that message is gone (or is not yours), so there is nothing to retry")
+    _new({**original, "channel": where["channel"], "thread_ts": where["thread_ts"]}, deps)
