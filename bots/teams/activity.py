@@ -12,7 +12,7 @@ from microsoft_agents.activity import Activity
 
 MAX_TEXT = 40_000  # Teams caps a message near 28 KB of text; anything longer is not from Teams
 # Linear and bounded: no nesting, at most 256 characters between the tags.
-_MENTION = re.compile(r"<at>([^<]{0,256})</at>")
+_MENTION = re.compile(r"<at>([^<]{0,256})</at>( ?)")
 _TAGS = re.compile(r"<[^<>]{0,512}>")
 
 
@@ -42,7 +42,7 @@ class Incoming:
 def strip_mentions(text: str, bot_names: set[str]) -> str:
     """The bot's own mention goes; other people's stay readable as @Name. Markup goes too."""
     text = text[:MAX_TEXT]
-    text = _MENTION.sub(lambda m: "" if m.group(1).strip() in bot_names else f"@{m.group(1)}", text)
+    text = _MENTION.sub(lambda m: "" if m.group(1).strip() in bot_names else f"@{m.group(1)}{m.group(2)}", text)
     text = re.sub(r"<br\s*/?>|</p>", "\n", text)
     return html.unescape(_TAGS.sub("", text)).strip()
 

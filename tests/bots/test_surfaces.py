@@ -174,6 +174,28 @@ def test_undo_inside_the_window_sends_nothing(surface: Surface) -> None:
     assert "Not sent (undone)" in surface.thread_text(thread)[-1]
 
 
+def test_make_internal_turns_the_pending_reply_into_a_note(surface: Surface) -> None:
+    surface.runtime.settings.undo_seconds = 30
+    thread = _customer_writes(surface)
+    surface.agent_says("Between us: refund them", thread=thread, message=7)
+    (reply,) = _messages(surface.runtime, Direction.OUTBOUND)
+    drain_jobs(surface.runtime)
+    surface.click("tl_make_internal", reply.id, thread=thread)
+    wait_until(lambda: _messages(surface.runtime, Direction.NOTE))
+    drain_jobs(surface.runtime, include_delayed=True)
+    assert ([n.body_text for n in _messages(surface.runtime, Direction.NOTE)], surface.sink.mails) == (
+        ["Between us: refund them"], [])
+
+
+def test_a_delivered_reply_shows_sent_in_the_thread(surface: Surface) -> None:
+    thread = _customer_writes(surface)
+    surface.agent_says("Fixed on our side.", thread=thread, message=8)
+    drain_jobs(surface.runtime)
+    surface.sink.wait_for(1)
+    drain_jobs(surface.runtime)
+    assert "Email to bob@customer.test: sent" in surface.thread_text(thread)[-1]
+
+
 def test_explicit_mode_thread_text_stays_internal(surface: Surface) -> None:
     with system_scope(surface.runtime.factory) as session:
         session.execute(Inbox.__table__.update().values(reply_mode=ReplyMode.EXPLICIT.value))
