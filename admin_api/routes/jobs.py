@@ -13,6 +13,7 @@ from admin_api.auth import TenantPrincipalDep, audit_context
 from admin_api.conventions import admin_router
 from admin_api.deps import RuntimeDep, SessionDep
 from admin_api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, paginate
+from admin_api.params import JobId
 from core.errors import Conflict
 from core.jobs import admin as jobs_admin
 from core.jobs import listing
@@ -48,7 +49,7 @@ def list_jobs(request: Request, response: Response, session: SessionDep,
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic)
-def retry(job_id: int, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+def retry(job_id: JobId, request: Request, session: SessionDep, principal: TenantPrincipalDep,
           runtime: RuntimeDep) -> JobPublic:
     """Run a dead job again with a fresh retry budget; 409 unless it is dead."""
     row = listing.get_job(session=session, job_id=job_id)  # RLS: another tenant's job is a 404

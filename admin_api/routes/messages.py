@@ -16,6 +16,7 @@ from fastapi import Request, Response
 from admin_api.auth import TenantPrincipalDep, audit_context
 from admin_api.conventions import admin_router
 from admin_api.deps import RuntimeDep, SessionDep
+from admin_api.params import TicketNumber
 from admin_api.routes.tickets import actor_of
 from core.blobs import BlobStore
 from core.errors import NotFound
@@ -52,7 +53,7 @@ def _download_headers(filename: str) -> dict[str, str]:
 
 @router.get("/tickets/{number}/messages/{message_id}/raw", response_class=Response,
             responses={200: {"content": {"message/rfc822": {}}, "description": "the mail, byte for byte"}})
-def download_raw(number: int, message_id: uuid.UUID, session: SessionDep) -> Response:
+def download_raw(number: TicketNumber, message_id: uuid.UUID, session: SessionDep) -> Response:
     """The mail exactly as it was received (for mail messages; 404 for others)."""
     ticket = service.get_ticket_by_number(session=session, number=number)
     message = queries.get_message(session=session, ticket=ticket, message_id=message_id)
@@ -65,7 +66,7 @@ def download_raw(number: int, message_id: uuid.UUID, session: SessionDep) -> Res
 
 @router.get("/tickets/{number}/attachments/{attachment_id}", response_class=Response,
             responses={200: {"content": {_OCTET: {}}, "description": "the file, as an attachment"}})
-def download_attachment(number: int, attachment_id: uuid.UUID, session: SessionDep,
+def download_attachment(number: TicketNumber, attachment_id: uuid.UUID, session: SessionDep,
                         runtime: RuntimeDep) -> Response:
     ticket = service.get_ticket_by_number(session=session, number=number)
     attachment = queries.get_attachment(session=session, ticket=ticket, attachment_id=attachment_id)
@@ -78,7 +79,7 @@ def download_attachment(number: int, attachment_id: uuid.UUID, session: SessionD
 
 
 @router.post("/tickets/{number}/messages/{message_id}/split", response_model=TicketDetail, status_code=201)
-def split(number: int, message_id: uuid.UUID, request: Request, response: Response, session: SessionDep,
+def split(number: TicketNumber, message_id: uuid.UUID, request: Request, response: Response, session: SessionDep,
           principal: TenantPrincipalDep, runtime: RuntimeDep) -> TicketDetail:
     """Move this message into a new ticket linked to this one; answers the new ticket."""
     ticket = service.get_ticket_by_number(session=session, number=number)

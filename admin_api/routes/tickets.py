@@ -19,6 +19,7 @@ from admin_api.conventions import admin_router
 from admin_api.deps import RuntimeDep, SessionDep
 from admin_api.etags import check_if_match, set_etag
 from admin_api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, paginate
+from admin_api.params import TicketNumber
 from core.errors import InvalidInput
 from core.jobs.outbox import record_events
 from core.tenancy.models import Inbox
@@ -86,7 +87,7 @@ class TextBody(BaseModel):
 class MergeBody(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"into": 1042}]})
 
-    into: int = Field(ge=1, description="the number of the ticket that stays")
+    into: int = Field(ge=1, le=2_147_483_647, description="the number of the ticket that stays")
 
 
 @router.get("/tickets", response_model=Page[TicketPublic])
@@ -120,7 +121,7 @@ def list_tickets(
 
 
 @router.get("/tickets/{number}", response_model=TicketDetail)
-def show_ticket(number: int, response: Response, session: SessionDep) -> TicketDetail:
+def show_ticket(number: TicketNumber, response: Response, session: SessionDep) -> TicketDetail:
     """The ticket with its messages (thread rule and reason, flags, sender authentication, attachments)
     and its timeline. The ETag is the ticket's own fields (for PATCH)."""
     ticket = service.get_ticket_by_number(session=session, number=number)
@@ -155,7 +156,7 @@ def create_ticket(body: TicketCreate, request: Request, response: Response, sess
 
 
 @router.patch("/tickets/{number}", response_model=TicketPublic)
-def update_ticket(number: int, body: TicketUpdate, request: Request, response: Response, session: SessionDep,
+def update_ticket(number: TicketNumber, body: TicketUpdate, request: Request, response: Response, session: SessionDep,
                   principal: TenantPrincipalDep, runtime: RuntimeDep) -> TicketPublic:
     ticket = service.get_ticket_by_number(session=session, number=number)
     ticket = service.get_ticket(session=session, ticket_id=ticket.id, for_update=True)
@@ -174,7 +175,7 @@ def update_ticket(number: int, body: TicketUpdate, request: Request, response: R
 
 
 @router.post("/tickets/{number}/replies", response_model=MessagePublic, status_code=201)
-def reply(number: int, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+def reply(number: TicketNumber, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
           runtime: RuntimeDep) -> MessagePublic:
     """Mail a public reply to the customer, after the undo window, exactly as a reply from Slack."""
     ticket = service.get_ticket_by_number(session=session, number=number)
@@ -187,7 +188,7 @@ def reply(number: int, body: TextBody, request: Request, session: SessionDep, pr
 
 
 @router.post("/tickets/{number}/notes", response_model=MessagePublic, status_code=201)
-def note(number: int, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+def note(number: TicketNumber, body: TextBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
          runtime: RuntimeDep) -> MessagePublic:
     """An internal note: shown to agents (timeline, chat thread), never mailed."""
     ticket = service.get_ticket_by_number(session=session, number=number)
@@ -198,7 +199,7 @@ def note(number: int, body: TextBody, request: Request, session: SessionDep, pri
 
 
 @router.post("/tickets/{number}/merge", response_model=TicketDetail)
-def merge(number: int, body: MergeBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
+def merge(number: TicketNumber, body: MergeBody, request: Request, session: SessionDep, principal: TenantPrincipalDep,
           runtime: RuntimeDep) -> TicketDetail:
     """Merge this ticket into `into`: its messages move there, it is closed and linked to it; both
     timelines and chat threads say so. Answers the ticket that stays."""
