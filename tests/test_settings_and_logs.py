@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,16 @@ def test_every_setting_field_is_documented_in_the_table_and_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     assert aliases == set(SETTING_DOCS)
     assert [name for name in SETTING_DOCS if f"`{name}`" not in readme] == []
+
+
+def test_readme_lists_ticket_statuses_and_its_status_filters_exist() -> None:
+    """Regression: the README's `status=open` example returned [] on a new install (tickets start `new`)."""
+    from core.tickets.models import TicketStatus
+
+    readme = (ROOT / "README.md").read_text()
+    used = set(re.findall(r"[?&]status=(\w+)", readme))
+    valid = {s.value for s in TicketStatus}
+    assert (used - valid, [s for s in valid if f"`{s}`" not in readme], "status=new" in readme) == (set(), [], True)
 
 
 @pytest.mark.parametrize(
