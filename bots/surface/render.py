@@ -1,8 +1,8 @@
 """The view models of one ticket read from the database: what every adapter's jobs render.
 
-The same reads as `bots/slack/tasks.py` (render_card, render_notice, the advisory lock) and
-`bots/slack/draft_tasks.py` (the draft card), lifted here so Teams does not restate them; the
-Slack call sites move to this module in a later change.
+The same reads and decisions as `bots/slack/tasks.py` (render_card, render_notice, the advisory
+lock, what a thread lacks next) and `bots/slack/draft_tasks.py` (the draft card), lifted here so
+Teams does not restate them; the Slack call sites move to this module in a later change.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bots.surface import views
+from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Agent, Inbox, ReplyMode
-from core.tickets.models import Attachment, Contact, Direction, Draft, Message, Ticket
+from core.tickets.models import Attachment, Channel, Contact, Direction, Draft, Message, Ticket
 
 
 def now() -> datetime:
@@ -83,3 +84,21 @@ _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 def lock_thread(session: Session, *, surface: str, ticket_id: uuid.UUID) -> None:
     """Serialise one surface's jobs on one ticket's thread until the transaction ends."""
     session.execute(_LOCK, {"key": f"{surface}:{ticket_id}"})
+
+
+def next_missing(session: Session, *, ticket_id: uuid.UUID, surface: str,
+                 own: Channel) -> tuple[PostKind, Message] | None:
+    """What a ticket's thread on `surface` lacks next, oldest first: a mirrored message, or the
+    notice under an agent's reply written on this surface (their own message is already there)."""
+    posts = session.execute(select(SurfacePost.message_id, SurfacePost.kind).where(
+        SurfacePost.ticket_id == ticket_id, SurfacePost.surface == surface)).all()
+    mirrored = {mid for mid, kind in posts if kind in (PostKind.MESSAGE, PostKind.AGENT)}
+    noticed = {mid for mid, kind in posts if kind is PostKind.NOTICE}
+    for m in session.execute(select(Message).where(Message.ticket_id == ticket_id)
+                             .order_by(Message.created_at, Message.id)).scalars():
+        if m.direction is Direction.OUTBOUND and m.source is own:
+            if m.id not in noticed:
+                return PostKind.NOTICE, m
+        elif m.id not in mirrored and not (m.source is own and m.direction is Direction.NOTE):
+            return PostKind.MESSAGE, m
+    return None

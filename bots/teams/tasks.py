@@ -33,7 +33,7 @@ from core.jobs.models import EffectState
 from core.registry import JobContext
 from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Inbox
-from core.tickets.models import Channel, DeliveryState, Direction, Message, SurfaceAnchor, Ticket
+from core.tickets.models import Channel, DeliveryState, Message, SurfaceAnchor, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,6 @@ class _Post:
     where: str  # the channel id (card) or the thread conversation id (posts)
 
 
-def _is_own(m: Message) -> bool:
-    """An agent's own Teams message is already in the thread; only its notice is ours to post."""
-    return m.source is Channel.TEAMS and m.direction in (Direction.NOTE, Direction.OUTBOUND)
-
-
 def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: str) -> _Post | None:
     anchor = anchor_of(session, ticket.id)
     if anchor is None:
@@ -86,25 +81,17 @@ def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: st
         return _Post(f"{SYNC_JOB}:{ticket.id}:card", activity, ticket.id, None, None,
                      ctx.settings.teams_api_url, channel_id)
     service_url = anchor.service_url or ctx.settings.teams_api_url
-    posts = session.execute(select(SurfacePost.message_id, SurfacePost.kind).where(
-        SurfacePost.ticket_id == ticket.id, SurfacePost.surface == SURFACE)).all()
-    mirrored = {mid for mid, kind in posts if kind in (PostKind.MESSAGE, PostKind.AGENT)}
-    noticed = {mid for mid, kind in posts if kind is PostKind.NOTICE}
-    for m in session.execute(select(Message).where(Message.ticket_id == ticket.id)
-                             .order_by(Message.created_at, Message.id)).scalars():
-        if m.direction is Direction.OUTBOUND and m.source is Channel.TEAMS:
-            if m.id in noticed:
-                continue
-            notice = render.reply_notice(session, ticket, m, ctx.settings.undo_seconds)
-            return _Post(f"{SYNC_JOB}:{m.id}:notice", cards.message(cards.notice_card(notice), summary=notice.headline),
-                         ticket.id, m.id, PostKind.NOTICE, service_url, anchor.thread_ref)
-        if m.id in mirrored or _is_own(m):
-            continue
-        post = render.thread_post(session, m)
-        return _Post(f"{SYNC_JOB}:{m.id}:message", cards.message(cards.post_card(post),
-                                                                 summary=cards.post_summary(post)),
-                     ticket.id, m.id, PostKind.MESSAGE, service_url, anchor.thread_ref)
-    return None
+    missing = render.next_missing(session, ticket_id=ticket.id, surface=SURFACE, own=Channel.TEAMS)
+    if missing is None:
+        return None
+    kind, m = missing
+    if kind is PostKind.NOTICE:
+        notice = render.reply_notice(session, ticket, m, ctx.settings.undo_seconds)
+        return _Post(f"{SYNC_JOB}:{m.id}:notice", cards.message(cards.notice_card(notice), summary=notice.headline),
+                     ticket.id, m.id, PostKind.NOTICE, service_url, anchor.thread_ref)
+    post = render.thread_post(session, m)
+    return _Post(f"{SYNC_JOB}:{m.id}:message", cards.message(cards.post_card(post), summary=cards.post_summary(post)),
+                 ticket.id, m.id, PostKind.MESSAGE, service_url, anchor.thread_ref)
 
 
 def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
