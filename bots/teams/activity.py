@@ -37,6 +37,7 @@ class Incoming:
     reply_to_id: str | None
     value: dict[str, Any]
     from_bot: bool
+    mentions_bot: bool  # the bot was @mentioned: a command outside ticket threads
 
 
 def strip_mentions(text: str, bot_names: set[str]) -> str:
@@ -65,6 +66,8 @@ def parse(body: dict[str, Any]) -> Incoming:
         reply_to_id=a.reply_to_id,
         value=a.value if isinstance(a.value, dict) else {},
         from_bot=bool(sender and (sender.id.startswith("28:") or (sender.role or "") == "bot")),
+        mentions_bot=bool(a.recipient is not None and any(
+            m.mentioned is not None and m.mentioned.id == a.recipient.id for m in a.get_mentions())),
     )
 
 

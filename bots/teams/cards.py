@@ -60,6 +60,11 @@ def message(content: Card, *, summary: str) -> dict[str, Any]:
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": content}]}
 
 
+def text_message(line: str) -> dict[str, Any]:
+    """A plain reply (answers to commands)."""
+    return {"type": "message", "text": line, "textFormat": "plain"}
+
+
 # ---- the ticket card ----
 
 def card_text(c: views.TicketCard) -> str:

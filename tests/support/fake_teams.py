@@ -168,6 +168,8 @@ class FakeTeams:
                 self.conversations[thread] = [{**body["activity"], "id": root}]
                 return 201, {"id": thread, "activityId": root}
             if op in ("send", "reply"):
+                if conversation not in self.conversations and ";messageid=" in conversation:
+                    self.conversations[conversation] = []  # a thread a person started in the channel
                 if conversation not in self.conversations:
                     return 404, {"error": {"code": "ConversationNotFound"}}
                 new_id = str(next(self._ids))

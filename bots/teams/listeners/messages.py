@@ -6,6 +6,8 @@ import logging
 import time
 
 from bots.surface import actions
+from bots.surface.intents import parse_command
+from bots.teams import cards
 from bots.teams.access import allowed_user
 from bots.teams.activity import Incoming, thread_root
 from bots.teams.ids import SURFACE
@@ -15,8 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def _ticket(deps: TeamsDeps, incoming: Incoming, *, wait: bool) -> actions.TicketRef | None:
-    if not incoming.channel_id or thread_root(incoming.conversation_id) is None:
-        return None  # not a reply inside a channel thread
+    root = thread_root(incoming.conversation_id)
+    if not incoming.channel_id or root is None or root == incoming.id:
+        return None  # not a reply inside a channel thread (a new post starts its own)
     ref = actions.ticket_for_thread(deps.surface, surface=SURFACE, channel=incoming.channel_id,
                                     thread_ref=incoming.conversation_id)
     for _ in range(6 if wait else 0):
@@ -34,11 +37,25 @@ def on_message(incoming: Incoming, deps: TeamsDeps) -> None:
         return  # our own posts and other bots' (loops, integrations)
     ref = _ticket(deps, incoming, wait=True)
     if ref is None:
+        if incoming.mentions_bot:
+            _command(incoming, deps)
         return
     user = allowed_user(deps, tenant_id=ref.tenant_id, incoming=incoming)
     # channel+activity id dedupes copies that arrive under new delivery ids, as Slack's channel+ts.
     actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=incoming.conversation_id,
                                   ts=incoming.id, text=incoming.text)
+
+
+def _command(incoming: Incoming, deps: TeamsDeps) -> None:
+    """`@Threadline mine` (or open, assign 123 me, status 123 resolved, ...) in a bound channel:
+    the same commands as Slack's /threadline, answered in the message's thread."""
+    tenant = actions.tenant_for_channel(deps.surface, surface=SURFACE, channel=incoming.channel_id)
+    if tenant is None:
+        return  # a channel no inbox is bound to: not ours to answer
+    user = allowed_user(deps, tenant_id=tenant, incoming=incoming)
+    answer = actions.run_command(deps.surface, tenant_id=tenant, user=user, command=parse_command(incoming.text))
+    deps.connector.send(incoming.service_url, conversation_id=incoming.conversation_id,
+                        activity=cards.text_message(answer))
 
 
 def on_update(incoming: Incoming, deps: TeamsDeps) -> None:

@@ -170,3 +170,20 @@ def test_explicit_mode_reply_to_customer_on_the_card_sends_one_mail(teams_world:
     drain_jobs(teams_world.runtime, include_delayed=True)
     (sent,) = teams_world.sink.wait_for(1)
     assert "Fixed now." in sent.message.get_body(("plain",)).get_content()
+
+
+def test_commands_to_the_bot_in_the_channel_are_answered_in_that_thread(teams_world: TeamsWorld) -> None:
+    _customer_writes(teams_world)
+    answers = []
+    for text in ("assign 1 me", "mine"):
+        post_id = str(next(teams_world._ids))
+        teams_world.agent_says(text, thread=f"{CHANNEL};messageid={post_id}", activity_id=post_id, mention=True)
+        answers.append(teams_world.fake.thread(f"{CHANNEL};messageid={post_id}")[-1]["text"])
+    assert answers[0] == "Ticket #1 assigned to Ann Agent."
+    assert answers[1].startswith("#1 [new]")
+
+
+def test_channel_chatter_without_a_mention_gets_no_answer(teams_world: TeamsWorld) -> None:
+    _customer_writes(teams_world)
+    teams_world.agent_says("lunch?", thread=f"{CHANNEL};messageid=1899", activity_id="1899")
+    assert teams_world.fake.thread(f"{CHANNEL};messageid=1899") == []
