@@ -16,6 +16,7 @@ from core.cli import contacts as contacts_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
 from core.cli.context import command_infra, command_runtime, fail, migrate_as_owner
+from core.cli.table import format_table
 from core.cli.tenant import tenant_from_option
 from core.db.session import system_scope, tenant_scope
 from core.errors import NotFound, OperatorError
@@ -50,6 +51,7 @@ def build_cli(registry: Registry) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain click help: rich's layout tags every flag `<bool>`; sub-groups inherit this
     )
 
     app.command("up", help="Start everything: embedded Postgres/Redis if unset, API, workers, relay, scheduler, and every plugin component.")(
@@ -119,8 +121,10 @@ def build_cli(registry: Registry) -> typer.Typer:
             return
         if not rows:
             typer.echo("no tickets")
-        for r in rows:
-            typer.echo(f"#{r.number:<6} {r.status.value:<9} {r.priority.value:<7} {r.channel.value:<7} {r.subject[:70]}")
+            return
+        typer.echo(format_table(["NUMBER", "STATUS", "PRIORITY", "CHANNEL", "SUBJECT"],
+                                [[f"#{r.number}", r.status.value, r.priority.value, r.channel.value, r.subject[:70]]
+                                 for r in rows]))
 
     @tickets_app.command("show", help="Show one ticket with its messages and timeline.")
     def tickets_show(

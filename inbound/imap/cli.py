@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli.context import command_runtime, fail
+from core.cli.table import format_table
+from core.cli.tenant import tenant_from_option
 from core.crypto import SecretBox
 from core.db.session import system_scope
 from core.errors import ThreadlineError
@@ -117,16 +119,18 @@ def add_commands(app: typer.Typer, registry: Registry) -> None:
             stmt = (select(Inbox, Tenant.slug, ImapAccount).join(Tenant, Tenant.id == Inbox.tenant_id)
                     .outerjoin(ImapAccount, ImapAccount.inbox_id == Inbox.id).order_by(Tenant.slug, Inbox.address))
             if tenant:
-                stmt = stmt.where(Tenant.slug == tenant)
+                stmt = stmt.where(Tenant.slug == tenant_from_option(rt.factory, tenant).slug)
             rows = session.execute(stmt).all()
             out = [{"tenant": slug, "address": inbox.address, "name": inbox.name,
                     "slack_channel": inbox.slack_channel_id, "imap": _account_json(acc)} for inbox, slug, acc in rows]
-            lines = [f"{slug:<12} {inbox.address:<36} {inbox.name}\n      {_account_line(acc)}"
-                     for inbox, slug, acc in rows]
+            table = format_table(["TENANT", "ADDRESS", "NAME", "SLACK"],
+                                 [[slug, inbox.address, inbox.name, inbox.slack_channel_id or "-"]
+                                  for inbox, slug, _ in rows]).splitlines()
+            lines = [table[0]] + [f"{row}\n      {_account_line(acc)}" for row, (_, _, acc) in zip(table[1:], rows)]
         if as_json:
             typer.echo(json.dumps(out, indent=2))
             return
-        typer.echo("\n".join(lines) if lines else "no inboxes")
+        typer.echo("\n".join(lines) if rows else "no inboxes")
 
     @inbox_app.command("add", help="Create an inbox: a support address that mail (SMTP or IMAP) arrives for.")
     def inbox_add(

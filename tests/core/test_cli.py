@@ -77,3 +77,38 @@ def test_doctor_explains_an_unreachable_database(env: dict[str, str]) -> None:
 def test_doctor_names_a_placeholder_setting(env: dict[str, str]) -> None:
     res = _cli("doctor", env={**env, "SLACK_BOT_TOKEN": "changeme"})
     assert (res.returncode, "SLACK_BOT_TOKEN" in res.stdout, "placeholder" in res.stdout) == (1, True, True)
+
+
+def test_tickets_and_inbox_lists_print_a_header_row(env: dict[str, str]) -> None:
+    _cli("bootstrap", env=env)
+    eml = Path(env["THREADLINE_DATA_DIR"]) / "m.eml"
+    eml.write_bytes(b"From: bob@c.test\r\nTo: help@acme.test\r\nSubject: Header row\r\nMessage-ID: <hdr@c.test>\r\n\r\nhi\r\n")
+    _cli("ingest-eml", str(eml), env=env)
+    tickets, inboxes = _cli("tickets", "list", env=env).stdout.splitlines(), _cli("inbox", "list", env=env).stdout.splitlines()
+    assert (tickets[0].split(), tickets[1].split()[0], inboxes[0].split()) == (
+        ["NUMBER", "STATUS", "PRIORITY", "CHANNEL", "SUBJECT"], "#1", ["TENANT", "ADDRESS", "NAME", "SLACK"])
+
+
+def test_an_unknown_tenant_is_answered_with_the_valid_slugs(env: dict[str, str]) -> None:
+    slug = _cli("bootstrap", env=env).stdout.split("tenant: ")[1].split()[0]
+    results = [_cli(*cmd, "--tenant", "nope", env=env) for cmd in (["tickets", "list"], ["inbox", "list"])]
+    assert [(r.returncode, f"valid --tenant values: {slug}" in r.stderr) for r in results] == [(2, True), (2, True)]
+
+
+def test_no_help_page_shows_a_bool_type_tag() -> None:
+    """Regression: typer's rich help tagged every flag `<bool>`."""
+    import click
+    from click.testing import CliRunner
+    from typer.main import get_command
+
+    from core.cli.main import build_cli
+    from core.registry import Registry, load_plugins
+
+    root = get_command(build_cli(load_plugins(Registry())))
+
+    def paths(cmd: click.Command, prefix: list[str]) -> list[list[str]]:
+        subs = cmd.commands.values() if isinstance(cmd, click.Group) else []
+        return [prefix] + [p for sub in subs for p in paths(sub, [*prefix, sub.name or ""])]
+
+    tagged = [p for p in paths(root, []) if "<bool>" in CliRunner().invoke(root, [*p, "--help"]).output]
+    assert tagged == []
