@@ -5,7 +5,11 @@ Lists are newest first and keyset-paginated over (created_at, id): the index
 it. Search uses Postgres FTS over expression GIN indexes (migration 0015): the subject of the
 ticket and the text of every message, with the `simple` configuration (no stemming: mail comes
 in every language, and a word the customer wrote is found as written). Matching ticket ids come
-from the indexes; the page is the newest of them.
+from the indexes through `threadline_search_ticket_ids` (migration 0021): under RLS, `@@` is not
+LEAKPROOF, so the planner may not use it as an index condition in a query of `threadline_app`; the
+SECURITY DEFINER function filters the caller's tenant itself (from `app.tenant_id`, never an
+argument) and returns the newest `MAX_SEARCH_HITS` matches older than the cursor. Filters apply to
+those, so a filtered search over a query matching more than that many tickets may end early.
 """
 
 from __future__ import annotations
@@ -14,23 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_, union
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from core.tickets.models import Attachment, Contact, Message, Priority, Ticket, TicketStatus
 
-# Must match the index expressions of migration 0015 exactly, or the planner cannot use them.
-FTS_CONFIG: ColumnElement[str] = literal_column("'simple'::regconfig")
 MAX_QUERY_CHARS = 200
-
-
-def subject_vector() -> ColumnElement[object]:
-    return func.to_tsvector(FTS_CONFIG, Ticket.subject)
-
-
-def body_vector() -> ColumnElement[object]:
-    return func.to_tsvector(FTS_CONFIG, Message.body_text)
+MAX_SEARCH_HITS = 10_000  # the function clamps to this too
 
 
 @dataclass(frozen=True)
@@ -76,13 +71,12 @@ def _filtered(stmt: Select[Ticket], where: TicketFilter) -> Select[Ticket]:  # n
     return stmt
 
 
-def _matching_ids(text: str) -> Select[uuid.UUID]:
-    """Ids of tickets whose subject or any message matches (each side uses its GIN index)."""
-    query = func.websearch_to_tsquery(FTS_CONFIG, text[:MAX_QUERY_CHARS])
-    in_messages = select(Message.ticket_id.label("id")).where(body_vector().op("@@")(query))
-    in_subjects = select(Ticket.id.label("id")).where(subject_vector().op("@@")(query))
-    hits = union(in_messages, in_subjects).subquery("hits")
-    return select(hits.c.id)
+def _matching_ids(text: str, *, after: tuple[datetime, uuid.UUID] | None) -> ColumnElement[bool]:
+    """`tickets.id` is one of the newest matches older than `after` (the function uses the GIN indexes)."""
+    before_created, before_id = after if after is not None else (None, None)
+    hits = func.threadline_search_ticket_ids(text[:MAX_QUERY_CHARS], MAX_SEARCH_HITS, before_created, before_id)
+    # = ANY(ARRAY(...)): the ids are looked up through the primary key, whatever the tenant's size.
+    return Ticket.id == func.any(func.array(select(hits).scalar_subquery()))
 
 
 def list_tickets(
@@ -92,8 +86,7 @@ def list_tickets(
     RLS scopes it to the session's tenant."""
     stmt: Select[Ticket] = _filtered(select(Ticket), where)
     if where.text and where.text.strip():
-        hits = _matching_ids(where.text).subquery("matched")
-        stmt = stmt.join(hits, hits.c.id == Ticket.id)
+        stmt = stmt.where(_matching_ids(where.text, after=after))
     if after is not None:
         stmt = stmt.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(*after))
     stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
