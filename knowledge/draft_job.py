@@ -9,6 +9,7 @@ quiet unless asked again (architecture §6).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 import uuid
 from typing import Any
 
@@ -29,16 +30,21 @@ DRAFT_JOB = "knowledge.draft"
 # Mail the pipeline flagged as automatic is no question for the knowledge base.
 _NOT_A_QUESTION = frozenset({"auto-reply", "bounce", "list", "loop"})
 
-_cache: dict[int, Knowledge] = {}
+_cache: OrderedDict[int, Knowledge] = OrderedDict()
 _cache_lock = threading.Lock()
+_CACHE_SIZE = 4  # a worker has one factory; tests make one per test and must not keep them all
 
 
 def knowledge_for(settings: Settings, factory: sessionmaker[Session]) -> Knowledge:
-    """One Knowledge (and so one loaded embedding model) per worker process."""
+    """One Knowledge per session factory (the embedding model itself is shared, see make_embedder)."""
     with _cache_lock:
-        if id(factory) not in _cache:
-            _cache[id(factory)] = Knowledge.from_settings(settings, factory)
-        return _cache[id(factory)]
+        knowledge = _cache.get(id(factory))
+        if knowledge is None or knowledge.factory is not factory:
+            knowledge = _cache[id(factory)] = Knowledge.from_settings(settings, factory)
+        _cache.move_to_end(id(factory))
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        return knowledge
 
 
 def draft_job(ctx: JobContext, payload: dict[str, Any]) -> None:

@@ -161,8 +161,22 @@ class LlamaIndexEmbedder:
         return _normalise(np.array(self.model.get_query_embedding(text), dtype=np.float32))[0]
 
 
+_embedders: dict[str, Embedder] = {}
+_embedders_lock = threading.Lock()
+
+
 def make_embedder(spec: str) -> Embedder:
-    """THREADLINE_EMBEDDING → an embedder. Provider packages are imported only when chosen."""
+    """THREADLINE_EMBEDDING → an embedder, one per spec per process (a loaded model is ~100 MB:
+    every Knowledge of the process shares it)."""
+    with _embedders_lock:
+        embedder = _embedders.get(spec)
+        if embedder is None:
+            embedder = _embedders[spec] = _new_embedder(spec)
+        return embedder
+
+
+def _new_embedder(spec: str) -> Embedder:
+    """Provider packages are imported only when chosen."""
     name, _, arg = spec.strip().partition(":")
     name = name.lower()
     if name in {LOCAL_MINILM, "local", "minilm"} and not arg:
