@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots.surface import held_views as views_held
 from bots.surface import views
 from bots.teams.ids import CARD_CONTENT_TYPE, Input, Verb
 from core.tickets.models import Priority
@@ -158,6 +159,21 @@ def draft_card(d: views.DraftCard) -> Card:
     if d.can_regenerate:
         actions.append(execute("Regenerate", Verb.REGENERATE_DRAFT, data))
     return card(body, actions)
+
+
+# ---- held mail ----
+
+def held_header_card(header: views_held.HeldDigestHeader) -> Card:
+    return card([text(f"📥 {header.text}")])
+
+
+def held_item_card(item: views_held.HeldItem) -> Card:
+    body = [text(f"**{views.clip(item.sender, 300)}**"), text(views.clip(item.subject, 500)),
+            text(f"Held because: {views.clip(item.reason, 1500)}", subtle=True)]
+    if item.released_by:
+        body.append(text(f"✅ Released by {views.clip(item.released_by, 200)}: it is processed as a normal mail."))
+        return card(body)
+    return card(body, [execute("Release", Verb.RELEASE_HELD, {"raw_id": str(item.raw_id)})])
 
 
 def invoke_card(content: Card) -> dict[str, Any]:

@@ -15,6 +15,7 @@ class Verb(StrEnum):
     EDIT_DRAFT = "tl_edit_draft"  # the card's text input carries the edit
     DISCARD_DRAFT = "tl_discard_draft"
     REGENERATE_DRAFT = "tl_regenerate_draft"
+    RELEASE_HELD = "tl_release_held"
 
 
 class Input(StrEnum):

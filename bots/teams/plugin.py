@@ -9,7 +9,7 @@ from core.tickets.events import EventKind
 
 
 def register_teams(registry: Registry) -> None:
-    from bots.teams import draft_tasks, tasks
+    from bots.teams import draft_tasks, held, tasks
     from bots.teams.http import mount_teams
 
     registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="teams")
@@ -22,6 +22,8 @@ def register_teams(registry: Registry) -> None:
         registry.subscribe(kind, tasks.CARD_JOB)
     registry.subscribe(EventKind.DELIVERY_CHANGED, tasks.DELIVERY_JOB)
     registry.subscribe(EventKind.DRAFT_CHANGED, draft_tasks.DRAFT_CARD_JOB)
+    registry.add_job(held.HELD_JOB, held.post_held, queue="teams")
+    registry.subscribe(EventKind.MAIL_HELD, held.HELD_JOB)
     registry.add_http(mount_teams)
 
     def add_cli(app: Any) -> None:

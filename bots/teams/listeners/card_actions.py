@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bots.surface import actions, draft_actions, render
+from bots.surface import actions, draft_actions, held_actions, render
 from bots.surface.access import NotAllowed
 from bots.surface.deps import SurfaceUser
 from bots.teams import cards
@@ -94,6 +94,9 @@ def on_card_action(incoming: Incoming, deps: TeamsDeps) -> dict[str, Any]:
         else:
             actions.make_internal(deps.surface, tenant_id=tenant, message_id=message_id, user=user)
         return notice_card(deps, tenant, message_id)
+    if verb is Verb.RELEASE_HELD:
+        item = held_actions.release_held(deps.surface, tenant_id=tenant, raw_id=_id(data, "raw_id"), user=user)
+        return cards.invoke_card(cards.held_item_card(item))
     draft_id = _id(data, "draft_id")
     if verb is Verb.SEND_DRAFT:
         draft_actions.send_draft(deps.surface, tenant_id=tenant, draft_id=draft_id, user=user)
