@@ -28,6 +28,12 @@ _VERB = {
 }
 
 
+def outside(value: str) -> str:
+    """Text from outside (customers, senders): a markdown link can no longer hide its target behind
+    other words (`[your bank](https://evil)`); a zero-width space breaks the `](` that makes it."""
+    return value.replace("](", "]\u200b(")
+
+
 def text(value: str, *, weight: str | None = None, size: str | None = None, subtle: bool = False) -> Card:
     block: Card = {"type": "TextBlock", "text": value, "wrap": True}
     if weight:
@@ -75,8 +81,8 @@ def card_text(c: views.TicketCard) -> str:
 def ticket_card(c: views.TicketCard) -> Card:
     ticket = str(c.ticket_id)
     body = [
-        text(f"#{c.number} {c.subject}", weight="Bolder", size="Medium"),
-        facts([("Customer", c.customer), ("Via", c.via), ("Status", c.status.value),
+        text(outside(f"#{c.number} {c.subject}"), weight="Bolder", size="Medium"),
+        facts([("Customer", outside(c.customer)), ("Via", c.via), ("Status", c.status.value),
                ("Priority", c.priority.value), ("Assignee", c.assignee or "unassigned"), ("Age", c.age)]),
     ]
     if c.unverified_sender:
@@ -109,7 +115,7 @@ def _reply_box(ticket: str) -> Card:
 # ---- thread posts, notices, failures ----
 
 def post_card(p: views.ThreadPost) -> Card:
-    body = [text(f"**{p.author}** ({p.direction.value})", subtle=True), text(p.text)]
+    body = [text(f"**{outside(p.author)}** ({p.direction.value})", subtle=True), text(outside(p.text))]
     if p.unverified_sender:
         body.append(text("⚠️ This mail failed DMARC: the sender may be forged.", subtle=True))
     if p.truncated:
@@ -118,11 +124,11 @@ def post_card(p: views.ThreadPost) -> Card:
     if len(p.attachments) > MAX_LISTED_FILES:
         files.append(f"and {len(p.attachments) - MAX_LISTED_FILES} more")
     if files:
-        body.append(text("📎 " + ", ".join(files), subtle=True))
+        body.append(text(outside("📎 " + ", ".join(files)), subtle=True))
     return card(body)
 
 
-def post_summary(p: views.ThreadPost) -> str:
+def post_summary(p: views.ThreadPost) -> str:  # plain text (notifications): no markdown to defuse
     return f"{p.author}: {views.clip(p.text, 120)}"
 
 
@@ -168,8 +174,8 @@ def held_header_card(header: views_held.HeldDigestHeader) -> Card:
 
 
 def held_item_card(item: views_held.HeldItem) -> Card:
-    body = [text(f"**{views.clip(item.sender, 300)}**"), text(views.clip(item.subject, 500)),
-            text(f"Held because: {views.clip(item.reason, 1500)}", subtle=True)]
+    body = [text(f"**{outside(views.clip(item.sender, 300))}**"), text(outside(views.clip(item.subject, 500))),
+            text(outside(f"Held because: {views.clip(item.reason, 1500)}"), subtle=True)]
     if item.released_by:
         body.append(text(f"✅ Released by {views.clip(item.released_by, 200)}: it is processed as a normal mail."))
         return card(body)

@@ -42,3 +42,11 @@ def test_a_post_with_thousands_of_attachments_stays_under_teams_size_limit() -> 
                              body_text="x" * 100_000, attachments=[(f"file-{i}.pdf" * 10, 1000) for i in range(5000)])
     activity = cards.message(cards.post_card(post), summary=cards.post_summary(post))
     assert len(json.dumps(activity).encode()) < MAX_ACTIVITY_BYTES
+
+
+def test_a_customers_markdown_link_cannot_hide_its_target() -> None:
+    post = views.thread_post(message_id=uuid.uuid4(), author="Bob [admin](https://evil.test)",
+                             direction=Direction.INBOUND, reply_text=None,
+                             body_text="Log in at [your bank](https://evil.test/login)", attachments=[])
+    shown = json.dumps(cards.post_card(post), ensure_ascii=False)
+    assert "](" not in shown and "https://evil.test/login" in shown
