@@ -17,6 +17,7 @@ from core.cli.context import fail, migrate_as_owner, settings_or_exit
 from core.db.roles import check_runtime_login
 from core.db.session import system_scope
 from core.errors import OperatorError
+from core.infra.lock import lock_data_dir
 from core.infra.stack import Infrastructure, start_infrastructure
 from core.logs import configure_logging
 from core.registry import Component, Registry
@@ -58,6 +59,15 @@ def _spawn(component: Component, env: dict[str, str]) -> subprocess.Popen[bytes]
 def run_up(registry: Registry) -> None:
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        lock = lock_data_dir(settings.data_dir.resolve())  # before anything starts or prints a banner
+    except OperatorError as exc:
+        raise fail(f"error: {exc}") from None
+    with lock:
+        _run_locked(registry, settings)
+
+
+def _run_locked(registry: Registry, settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -83,7 +83,7 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     deadline = time.monotonic() + 20
     subjects: list[str] = []
     while time.monotonic() < deadline and "Mailed in" not in subjects:
-        subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()]
+        subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()["items"]]
         time.sleep(0.2)
     assert "Mailed in" in subjects, log.read_text()
     code, seconds = _stop(first)
@@ -93,9 +93,29 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     second = _start(env, log)
     try:
         _wait_ready(base, second, log)
-        tickets = httpx.get(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"}).json()
+        tickets = httpx.get(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"}).json()["items"]
         assert sorted(t["subject"] for t in tickets) == ["Mailed in", "Survives restarts"]
         assert log.read_text().count("admin API key") == 1  # bootstrap did not run again
     finally:
         code, _ = _stop(second)
     assert code == 0
+
+
+def test_a_second_up_on_the_same_data_dir_exits_1_at_once_naming_the_holder() -> None:
+    """Regression: a second `up` printed the banner, then five `address already in use` tracebacks over 24 s."""
+    data_dir = Path(tempfile.mkdtemp(prefix="tlup", dir="/tmp"))
+    port, smtp_port = free_port(), free_port()
+    env = _env(data_dir, port, smtp_port)
+    first = _start(env, data_dir / "up.log")
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", first, data_dir / "up.log")
+        started = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "core.cli", "up"], env=env, capture_output=True, text=True,
+                                timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        _stop(first)
+    # The refusal comes before any server starts; what time it takes is the CLI's imports (~2 s of CPU),
+    # so the bound leaves room for a loaded test machine (the old behaviour took 24 s).
+    assert (second.returncode, elapsed < 10, f"pid {first.pid}" in second.stderr, second.stdout) == (1, True, True, ""), (
+        elapsed, second.stderr)
