@@ -15,7 +15,7 @@ from bots.surface import render
 from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
-from bots.teams.tasks import anchor_of, configured, lock_ticket, sync_thread
+from bots.teams.tasks import anchor_of, configured, in_flight, lock_ticket, sync_thread
 from core.db.session import tenant_scope
 from core.errors import OperatorError, TemporaryFailure
 from core.jobs import effects
@@ -52,8 +52,7 @@ def draft_card(ctx: JobContext, payload: dict[str, Any]) -> None:
             if earlier is not None and earlier.state is EffectState.DONE:
                 ref = earlier.result
             elif earlier is not None:
-                held = leases.current()
-                if render.now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE):
+                if in_flight(earlier):
                     raise TemporaryFailure(f"another attempt is posting {key}")
         thread = anchor.thread_ref
     connector = connector_for(ctx.settings)

@@ -17,7 +17,7 @@ from bots.surface.held_views import HeldDigestHeader, held_item
 from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
-from bots.teams.tasks import configured
+from bots.teams.tasks import configured, in_flight
 from core.db.session import tenant_scope
 from core.errors import TemporaryFailure
 from core.jobs import effects
@@ -29,11 +29,6 @@ from core.tickets import held
 from core.tickets.models import RawInbound
 
 HELD_JOB = "teams.held_mail"
-
-
-def _young(started: Any) -> bool:
-    current = leases.current()
-    return bool(render.now() - started < (current.lease if current else leases.DEFAULT_LEASE))
 
 
 def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
@@ -55,11 +50,11 @@ def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
         item = held_item(held.get_held(session=session, tenant_id=ctx.tenant_id, raw_id=raw_id))
         render.lock_thread(session, surface=f"{SURFACE}-held", ticket_id=inbox.id)
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=item_key, outbox_id=ctx.outbox_id)
-        if earlier is not None and (earlier.state is EffectState.DONE or _young(earlier.started_at)):
+        if earlier is not None and (earlier.state is EffectState.DONE or in_flight(earlier)):
             return  # posted, or being posted by a live attempt
         thread_key = f"{HELD_JOB}:{inbox.id}:{day.isoformat()}"
         opened = effects.begin(session, tenant_id=ctx.tenant_id, key=thread_key, outbox_id=ctx.outbox_id)
-        if opened is not None and opened.state is not EffectState.DONE and _young(opened.started_at):
+        if opened is not None and opened.state is not EffectState.DONE and in_flight(opened):
             raise TemporaryFailure("another attempt is opening today's held thread")  # rolls back our intent too
         thread = str(opened.result["conversation"]) if opened is not None and opened.state is EffectState.DONE else None
     connector = connector_for(ctx.settings)

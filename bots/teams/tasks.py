@@ -55,6 +55,12 @@ def anchor_of(session: Session, ticket_id: uuid.UUID) -> SurfaceAnchor | None:
         SurfaceAnchor.ticket_id == ticket_id, SurfaceAnchor.surface == SURFACE)).scalar_one_or_none()
 
 
+def in_flight(earlier: effects.Recorded) -> bool:
+    """An intent younger than a lease belongs to an attempt that may still be making its call."""
+    held = leases.current()
+    return render.now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE)
+
+
 def root_id(anchor: SurfaceAnchor) -> str:
     """The card's activity id, from the thread conversation id `{channel};messageid={root}`."""
     return anchor.thread_ref.rpartition(";messageid=")[2]
@@ -108,9 +114,7 @@ def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
         if earlier is None:
             return post
-        held = leases.current()
-        if earlier.state is EffectState.DONE or render.now() - earlier.started_at < (
-                held.lease if held else leases.DEFAULT_LEASE):
+        if earlier.state is EffectState.DONE or in_flight(earlier):
             # Another job is posting (or just posted) this; it plans again after its post and so
             # finishes the thread (it sees every message committed before now). Its retry covers its crash.
             return None
