@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import urllib.request
 from collections.abc import Callable
 
 import redis
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from core.db.migrate import current_revision, head_revision
 from core.db.roles import LoginInfo, inspect_login
 from core.db.session import make_engine
+from core.infra.lock import lock_holder
 from core.infra.stack import Infrastructure, infrastructure
 from core.registry import Registry
 from core.settings import SETTING_DOCS, Settings, load_settings
@@ -36,9 +39,10 @@ def run_doctor(registry: Registry) -> None:
         for err in exc.errors():
             bad(f"{str(err.get('loc', ['?'])[0]).upper()}: {err['msg']}")
         raise typer.Exit(1) from None
+    width = max(map(len, SETTING_DOCS))
     for name, doc in SETTING_DOCS.items():
-        state = "set" if os.environ.get(name) else "default"
-        typer.echo(f"  {state:<7} {name:<30} {doc}")
+        state = "set" if os.environ.get(name) else "not set"
+        typer.echo(f"  {state:<7} {name:<{width}}  {doc}")
     if settings.slack_app_token and not settings.slack_bot_token:
         bad("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Socket Mode needs both")
     if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
@@ -60,6 +64,8 @@ def run_doctor(registry: Registry) -> None:
                         text("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
                     ).scalar()
                 ok(f"{where} answers (PostgreSQL {version})")
+                if infra.started_embedded_postgres:
+                    typer.echo("  note  doctor started the embedded Postgres for this check: no `threadline up` was using it")
                 if has_vector:
                     ok("pgvector is available")
                 else:
@@ -81,7 +87,10 @@ def run_doctor(registry: Registry) -> None:
                 bad(f"cannot reach Redis: {type(exc).__name__}: {exc}")
     except Exception as exc:  # embedded servers failed to start, or similar
         bad(f"could not start or reach the database/queue: {exc}")
-    typer.echo(f"Components: {', '.join(sorted(registry.components)) or 'none'}")
+    enabled = sorted(name for name, c in registry.components.items() if c.enabled(settings))
+    typer.echo(f"Components (started by `threadline up` with these settings): {', '.join(enabled) or 'none'}")
+    typer.echo("Running")
+    _check_running(settings, enabled, ok, bad)
     if problems:
         typer.secho(f"{problems} problem(s) found", fg="red")
         raise typer.Exit(1)
@@ -126,3 +135,48 @@ def _check_logins(settings: Settings, infra: Infrastructure, ok: Callable[[str],
         ok(f"{name} (migrations) logs in as {owner.describe()}")
     else:
         bad(f"{name} logs in as {owner.describe()}: migrations need the owner of the schema")
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _api_answers(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{_local(settings.api_host)}:{settings.api_port}/healthz", timeout=2) as res:
+            return bool(res.status == 200)
+    except OSError:
+        return False
+
+
+def _smtp_answers(settings: Settings) -> bool:
+    """A 220 greeting (RFC 5321 §4.2) from our SMTP port; QUIT politely afterwards."""
+    try:
+        with socket.create_connection((_local(settings.smtp_host), settings.smtp_port), timeout=2) as sock:
+            greeting = sock.recv(512)
+            sock.sendall(b"QUIT\r\n")
+            return greeting.startswith(b"220")
+    except OSError:
+        return False
+
+
+def _check_running(settings: Settings, enabled: list[str], ok: Callable[[str], None], bad: Callable[[str], None]) -> None:
+    """Is Threadline running: an `up` holding the data dir, and do the API and SMTP ports answer?"""
+    data_dir = settings.data_dir.resolve()
+    holder = lock_holder(data_dir)
+    probes = {"api": (f"API on {settings.api_host}:{settings.api_port}", _api_answers),
+              "smtp": (f"SMTP on {settings.smtp_host}:{settings.smtp_port}", _smtp_answers)}
+    answers = {name: (label, probe(settings)) for name, (label, probe) in probes.items() if name in enabled}
+    if holder is None and not any(up for _, up in answers.values()):
+        bad(f"Threadline is not running (no `threadline up` on {data_dir}, "
+            f"{' and '.join(label for label, _ in answers.values()) or 'no port'} not answering): start it with `threadline up`")
+        return
+    if holder is not None:
+        ok(f"`threadline up` is running on {data_dir} (pid {holder})")
+    else:
+        typer.echo(f"  note  no `threadline up` on {data_dir}: components run separately (e.g. compose)")
+    for label, up in answers.values():
+        if up:
+            ok(f"{label} answers")
+        else:
+            bad(f"{label} does not answer: see the log of `threadline up` (or start that component)")

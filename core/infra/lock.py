@@ -39,3 +39,14 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of a live `threadline up` holding the data directory, without touching the lock
+    (taking it, even shared, could make an `up` starting at that instant refuse to run)."""
+    try:
+        pid = int((data_dir / LOCK_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if b"up" in cmdline else None

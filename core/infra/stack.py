@@ -36,6 +36,11 @@ class Infrastructure:
     def owner_url(self) -> str:
         return self.migration_url or self.database_url
 
+    @property
+    def started_embedded_postgres(self) -> bool:
+        """This process started the embedded Postgres: nothing else was running on the data dir."""
+        return self.embedded_postgres is not None and self.embedded_postgres in self._owned
+
     def stop(self) -> None:
         """Stop only the embedded servers this process started (redis first: it has no clients left)."""
         for server in reversed(self._owned):

@@ -61,10 +61,17 @@ def test_bad_usage_exits_2_and_help_exits_0(env: dict[str, str]) -> None:
     assert _cli("--help", env=env).returncode == 0
 
 
-def test_doctor_passes_on_a_healthy_setup(env: dict[str, str]) -> None:
-    res = _cli("doctor", env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "all checks passed" in res.stdout
+def test_doctor_says_threadline_is_not_running_when_nothing_answers(env: dict[str, str]) -> None:
+    """Regression: doctor said "all checks passed" with Threadline stopped (`up` with doctor running: test_up_process)."""
+    from tests.support.servers import free_port
+
+    env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
+    res = _cli("doctor", env={**env, "THREADLINE_API_PORT": str(free_port()), "THREADLINE_SMTP_PORT": str(free_port())})
+    failures = [line.split(" (")[0].strip() for line in res.stdout.splitlines() if line.strip().startswith("FAIL")]
+    components = next(line for line in res.stdout.splitlines() if line.startswith("Components"))
+    assert (res.returncode, failures) == (1, ["FAIL  Threadline is not running"]), res.stdout + res.stderr
+    assert ("slack-socket" in components, "  default " in res.stdout, "  not set THREADLINE_" in res.stdout) == (
+        False, False, True)
 
 
 def test_doctor_explains_an_unreachable_database(env: dict[str, str]) -> None:

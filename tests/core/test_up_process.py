@@ -86,6 +86,10 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
         subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()["items"]]
         time.sleep(0.2)
     assert "Mailed in" in subjects, log.read_text()
+    doctor = subprocess.run([sys.executable, "-m", "core.cli", "doctor"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert (doctor.returncode, f"`threadline up` is running on {data_dir} (pid {first.pid})" in doctor.stdout,
+            "all checks passed" in doctor.stdout) == (0, True, True), doctor.stdout + doctor.stderr
     code, seconds = _stop(first)
     assert (code, seconds < 15) == (0, True), log.read_text()
     assert _no_process_uses(data_dir), "a component or embedded server outlived `up`"
