@@ -81,12 +81,19 @@ def _add_ingest(kb: typer.Typer, registry: Registry) -> None:
     ) -> None:
         from tqdm import tqdm
 
-        from knowledge.ingest import Outcome, discover, missing_sources
+        from knowledge.ingest import Outcome, discover, missing_sources, skipped_files
         from knowledge.ingest import url_template as make_url_for
 
         files, refused = discover(paths)
         for r in refused:
             typer.secho(f"{r.source}: {r.error}", fg="red", err=True)
+        skipped = skipped_files(paths)
+        hidden = [f for f, why in skipped if why.startswith("hidden")]
+        for f, why in skipped:
+            if not why.startswith("hidden"):
+                typer.echo(f"skipped {f}: {why}", err=True)
+        if hidden:
+            typer.echo(f"skipped {len(hidden)} hidden file(s) (names starting with '.', e.g. {hidden[0]})", err=True)
         if not files and refused:
             raise typer.Exit(2)
         roots = [p.resolve() for p in paths if p.is_dir()]
@@ -184,6 +191,9 @@ def _add_search(kb: typer.Typer, registry: Registry) -> None:
             return
         if not hits:
             typer.echo("no match")
+            return
+        typer.echo(f"score: rank fusion of vector and full-text search (orders the hits); similarity: how close "
+                   f"question and passage are in meaning, 0-1 (a draft needs {rt.settings.kb_min_confidence:.2f})\n")
         for n, h in enumerate(hits, start=1):
             typer.secho(f"{n}. {h.heading or h.title}  (score {h.score:.4f}, similarity {h.similarity:.2f})",
                         bold=True)

@@ -93,6 +93,20 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult]]:
     return list(dict.fromkeys(f.resolve() for f in found)), refused
 
 
+def skipped_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """Files under the given folders that discover() leaves out, each with the reason (sorted)."""
+    out: list[tuple[Path, str]] = []
+    for p in paths:
+        if not p.is_dir():
+            continue
+        for f in sorted(f for f in p.rglob("*") if f.is_file()):
+            if _hidden(f, p):
+                out.append((f, "hidden (a name starting with '.')"))
+            elif not format_for(f):
+                out.append((f, f"not Markdown, reStructuredText, HTML or plain text ({f.suffix or 'no extension'})"))
+    return out
+
+
 def _hidden(f: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in f.relative_to(root).parts)
 

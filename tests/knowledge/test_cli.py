@@ -42,6 +42,7 @@ def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Pa
     docs.mkdir()
     (docs / "refunds.md").write_text("# Refunds\n\n## Annual plans\n\nAnnual plans are refunded pro rata in 30 days.")
     (docs / "sso.rst").write_text("Single sign-on\n==============\n\nSSO works with any SAML 2.0 identity provider.")
+    (docs / "LICENSE").write_text("BSD")
     cases = tmp_path / "eval.jsonl"
     cases.write_text('{"q": "money back on a yearly plan", "doc": "refunds.md"}\n{"q": "SAML login", "doc": "sso.rst"}')
 
@@ -49,6 +50,7 @@ def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Pa
     listed = json.loads(_kb("list", "--json", env=env).stdout)
     question = "can I get my money back for a yearly plan?"
     hits = json.loads(_kb("search", question, "--json", "--top", "1", env=env).stdout)
+    shown = _kb("search", question, "--top", "1", env=env).stdout
     evaluated = json.loads(_kb("eval", str(cases), "--json", env=env).stdout)
     deleted = _kb("delete", str(docs / "sso.rst"), env=env)
 
@@ -61,6 +63,9 @@ def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Pa
     assert [(r["name"].split(" ")[0], r["hit@1"]) for r in evaluated] == [
         ("hybrid", 1.0), ("vector", 1.0), ("full", 1.0), ("BM25", 1.0)]
     assert deleted.stdout.splitlines()[-1] == "1 document(s) deleted"
+    # Regression: LICENSE was skipped silently, and nothing said what score and similarity mean.
+    assert f"skipped {docs / 'LICENSE'}: not Markdown, reStructuredText, HTML or plain text (no extension)" in first.stderr
+    assert shown.startswith("score: rank fusion of vector and full-text search")
     pg.drop_database(url)
 
 
