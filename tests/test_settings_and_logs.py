@@ -73,3 +73,24 @@ def test_secret_named_fields_are_redacted_in_json_logs() -> None:
     record.ticket = 42
     line = json.loads(JsonFormatter().format(record))
     assert (line["token"], line["ticket"], line["msg"]) == ("[redacted]", 42, "calling slack")
+
+
+def test_uvicorn_color_message_and_aiosmtpd_session_lines_stay_off_the_info_console(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: raw `color_message=` escape codes, and "Connection lost" at INFO after a normal QUIT."""
+    from core.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("mail.log").filters[:])
+    try:
+        configure_logging("INFO", "console")
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 7, extra={"color_message": "\x1b[1m7"})
+        logging.getLogger("mail.log").info("('127.0.0.1', 5) Connection lost during _handle_client()")
+        logging.getLogger("mail.log").warning("SMTP session exception")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], logging.getLogger("mail.log").filters[:] = saved[0], saved[2]
+        root.setLevel(saved[1])
+    assert ("color_message" in err, "\x1b" in err, "Connection lost" in err, "SMTP session exception" in err) == (
+        False, False, False, True)

@@ -74,7 +74,10 @@ def process_raw(deps: IngestDeps, *, tenant_id: uuid.UUID, raw_id: uuid.UUID) ->
                 raise LookupError(f"no raw inbound record {raw_id}")
             if raw.status in (RawInboundStatus.PROCESSED, RawInboundStatus.IGNORED):
                 return ProcessResult(raw.id, raw.status, raw.outcome or "", raw.ticket_id, None, raw.message_id)
-            return _run(deps, session, raw)
+            result = _run(deps, session, raw)
+        # After the commit: what happened to this mail, in one line (opened/added to ticket #n (rule), ignored, held).
+        log.info("mail %s: %s", result.status.value, result.outcome, extra={"raw_id": str(raw_id)})
+        return result
     except UnparseableEmail as exc:
         return _mark_failed(deps, tenant_id, raw_id, f"unparseable: {exc}")
     except (BudgetExceeded, BudgetCrashed) as exc:
@@ -153,7 +156,7 @@ def _run(deps: IngestDeps, session: Session, raw: RawInbound) -> ProcessResult:
             ctx.disposition, ctx.bounce = Disposition.WRITE, None
             continue
         if ctx.disposition is not Disposition.WRITE:
-            log.info("ingest stopped", extra={"raw_id": str(raw.id), "step": name, "outcome": ctx.outcome})
+            log.debug("ingest stopped", extra={"raw_id": str(raw.id), "step": name, "outcome": ctx.outcome})
             break
     _summarise(raw, ctx)
     if ctx.disposition is Disposition.AGENT:

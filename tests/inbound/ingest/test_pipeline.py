@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -32,6 +33,15 @@ def test_a_new_mail_opens_a_ticket_and_records_why(runtime: Runtime) -> None:
     assert (result.status, result.ticket_number, result.thread_rule) == (RawInboundStatus.PROCESSED, 1, "new")
     assert (message.thread_rule, message.email_message_id) == ("new", "first@c.test")
     assert message.thread_reason.startswith("no known Message-ID")
+
+
+def test_each_mail_gets_one_info_line_saying_what_happened(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: the console showed ~13 SMTP lines per mail but never that a ticket was opened, or by which rule."""
+    caplog.set_level(logging.INFO, logger="inbound.ingest.pipeline")
+    deliver(runtime, mail(message_id="<first@c.test>"))
+    deliver(runtime, mail(message_id="<second@c.test>", headers={"In-Reply-To": "<first@c.test>"}))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == [
+        "mail processed: opened ticket #1 (new)", "mail processed: added to ticket #1 (in-reply-to)"]
 
 
 def test_a_reply_threaded_only_by_references_lands_on_its_ticket(runtime: Runtime) -> None:
