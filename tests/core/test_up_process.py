@@ -67,29 +67,33 @@ def test_up_serves_stops_cleanly_and_restarts_on_the_same_data() -> None:
     env = _env(data_dir, port, smtp_port)
 
     first = _start(env, log)
-    _wait_ready(base, first, log)
-    text = log.read_text()
-    key = next(line.split(": ", 1)[1].strip() for line in text.splitlines() if "admin API key" in line)
-    assert f"http://127.0.0.1:{port}" in text  # it says where it listens
-    res = httpx.post(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"},
-                     json={"subject": "Survives restarts", "customer_email": "dan@acme.test", "text": "hi"})
-    assert res.status_code == 201, res.text
-    # A customer mail through our SMTP server reaches a ticket via the outbox, Redis and a worker.
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
-        client.sendmail("erin@customer.test", ["help@acme.test"],
-                        b"From: erin@customer.test\r\nTo: help@acme.test\r\nSubject: Mailed in\r\n"
-                        b"Message-ID: <up1@customer.test>\r\n\r\nhello\r\n")
-    headers = {"Authorization": f"Bearer {key}"}
-    deadline = time.monotonic() + 20
-    subjects: list[str] = []
-    while time.monotonic() < deadline and "Mailed in" not in subjects:
-        subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()["items"]]
-        time.sleep(0.2)
-    assert "Mailed in" in subjects, log.read_text()
-    doctor = subprocess.run([sys.executable, "-m", "core.cli", "doctor"], env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert (doctor.returncode, f"`threadline up` is running on {data_dir} (pid {first.pid})" in doctor.stdout,
-            "all checks passed" in doctor.stdout) == (0, True, True), doctor.stdout + doctor.stderr
+    try:
+        _wait_ready(base, first, log)
+        text = log.read_text()
+        key = next(line.split(": ", 1)[1].strip() for line in text.splitlines() if "admin API key" in line)
+        assert f"http://127.0.0.1:{port}" in text  # it says where it listens
+        res = httpx.post(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {key}"},
+                         json={"subject": "Survives restarts", "customer_email": "dan@acme.test", "text": "hi"})
+        assert res.status_code == 201, res.text
+        # A customer mail through our SMTP server reaches a ticket via the outbox, Redis and a worker.
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            client.sendmail("erin@customer.test", ["help@acme.test"],
+                            b"From: erin@customer.test\r\nTo: help@acme.test\r\nSubject: Mailed in\r\n"
+                            b"Message-ID: <up1@customer.test>\r\n\r\nhello\r\n")
+        headers = {"Authorization": f"Bearer {key}"}
+        deadline = time.monotonic() + 20
+        subjects: list[str] = []
+        while time.monotonic() < deadline and "Mailed in" not in subjects:
+            subjects = [t["subject"] for t in httpx.get(f"{base}/api/v1/tickets", headers=headers).json()["items"]]
+            time.sleep(0.2)
+        assert "Mailed in" in subjects, log.read_text()
+        doctor = subprocess.run([sys.executable, "-m", "core.cli", "doctor"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert (doctor.returncode, f"`threadline up` is running on {data_dir} (pid {first.pid})" in doctor.stdout,
+                "all checks passed" in doctor.stdout) == (0, True, True), doctor.stdout + doctor.stderr
+    except BaseException:  # a failed assertion must not leave `up` and its servers running
+        _stop(first)
+        raise
     code, seconds = _stop(first)
     assert (code, seconds < 15) == (0, True), log.read_text()
     assert _no_process_uses(data_dir), "a component or embedded server outlived `up`"
