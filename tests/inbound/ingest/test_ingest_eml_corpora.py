@@ -26,11 +26,11 @@ def test_every_corpus_file_goes_through_ingest_eml_without_a_crash(pg: PostgresF
         pytest.skip(f"no corpora under {corpora_root()} (set THREADLINE_CORPORA)")
     url = pg.create_database("tl_corpus")
     engine = make_engine(url, pool_size=1)
-    upgrade(engine)
+    upgrade(engine, runtime_url=pg.runtime_url(url))  # migrated by the owner, as `threadline migrate` does
     with system_scope(make_session_factory(engine)) as session:
         bootstrap(session=session, support_address="help@acme.test", slack_channel=None)
     engine.dispose()
-    env = {**os.environ, "DATABASE_URL": url, "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_SENDER_CAP": "100000",
+    env = {**os.environ, "DATABASE_URL": pg.runtime_url(url), "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_SENDER_CAP": "100000",
            "THREADLINE_TICKET_CAP": "100000", "THREADLINE_LOG_LEVEL": "ERROR"}
     proc = subprocess.run(
         [sys.executable, "-m", "core.cli", "ingest-eml", *map(str, files)],
