@@ -87,3 +87,26 @@ class SurfaceOAuthState(Base):
     created_at: Mapped[datetime] = utcnow_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TeamsServiceUrl(Base):
+    """The Bot Connector service URL (regional) each Azure AD tenant's activities last came from:
+    new channel threads of that tenant are created through it (issue 13). Not tenant-owned: an Azure
+    AD tenant is known before (and apart from) any Threadline tenant; only allow-listed hosts."""
+
+    __tablename__ = "teams_service_urls"
+
+    aad_tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_url: Mapped[str] = mapped_column(String(512))
+    updated_at: Mapped[datetime] = utcnow_column()
+
+
+class TeamsChannelTenant(Base):
+    """Which Azure AD tenant a Teams channel belongs to (from its activities): a new thread in a
+    channel goes through that tenant's service URL."""
+
+    __tablename__ = "teams_channel_tenants"
+
+    channel_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    aad_tenant_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = utcnow_column()

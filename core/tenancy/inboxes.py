@@ -31,6 +31,7 @@ class InboxChanges:
     slack_channel_id: str | None = UNSET
     slack_user_group_id: str | None = UNSET
     teams_channel_id: str | None = UNSET
+    teams_team_id: str | None = UNSET
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not UNSET}
@@ -68,7 +69,7 @@ def update_inbox(*, session: Session, inbox: Inbox, changes: InboxChanges, audit
     text = given.get("acknowledgement_text")
     if text is not None and (not text.strip() or len(text) > MAX_ACK_CHARS):
         raise InvalidInput(f"the acknowledgement text must be 1-{MAX_ACK_CHARS} characters")
-    for key in ("slack_channel_id", "slack_user_group_id", "teams_channel_id"):
+    for key in ("slack_channel_id", "slack_user_group_id", "teams_channel_id", "teams_team_id"):
         if given.get(key) is not None and not given[key].strip():
             given[key] = None  # "" unbinds, like null
     changed = {k: v for k, v in given.items() if getattr(inbox, k) != v}

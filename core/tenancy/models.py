@@ -68,6 +68,9 @@ class Inbox(TenantOwned, Base):
     # members of its bound channel do (bots/surface/access.py).
     slack_user_group_id: Mapped[str | None] = mapped_column(String(64))
     teams_channel_id: Mapped[str | None] = mapped_column(String(256))
+    # When set, only members of this Teams team (its id, 19:…@thread.tacv2) act on the inbox's
+    # tickets, as the Bot Connector's team roster says; else the bound channel's team does.
+    teams_team_id: Mapped[str | None] = mapped_column(String(256))
     send_acknowledgement: Mapped[bool] = mapped_column(Boolean, default=False)
     # None = the built-in acknowledgement text.
     acknowledgement_text: Mapped[str | None] = mapped_column(Text)
