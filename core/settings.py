@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         default=1024, ge=64, validation_alias=_alias("THREADLINE_MAIL_BUDGET_MEMORY_MB")
     )
     webhook_allow_private: bool = Field(default=False, validation_alias=_alias("THREADLINE_WEBHOOK_ALLOW_PRIVATE"))
+    # Attachments both ways (core/attachments): agents' files per reply, signed customer-file links.
+    attachment_max_file_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, validation_alias=_alias("THREADLINE_ATTACHMENT_MAX_FILE_BYTES"))
+    attachment_max_reply_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, validation_alias=_alias("THREADLINE_ATTACHMENT_MAX_REPLY_BYTES"))
+    attachment_link_days: int = Field(default=7, ge=1, le=365, validation_alias=_alias("THREADLINE_ATTACHMENT_LINK_DAYS"))
 
     @field_validator(
         "database_url", "database_migration_url", "redis_url", "slack_bot_token", "slack_signing_secret",
@@ -249,6 +255,9 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
     "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
     "THREADLINE_WEBHOOK_ALLOW_PRIVATE": "deliver webhooks to loopback/private addresses too (default false)",
+    "THREADLINE_ATTACHMENT_MAX_FILE_BYTES": "largest file an agent's reply may carry, in bytes (default 10485760 = 10 MiB)",
+    "THREADLINE_ATTACHMENT_MAX_REPLY_BYTES": "largest total of files on one agent reply, in bytes (default 20971520 = 20 MiB)",
+    "THREADLINE_ATTACHMENT_LINK_DAYS": "days a signed link to a customer's attachment (posted in Slack/Teams) stays valid (default 7)",
 }
 
 

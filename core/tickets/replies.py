@@ -9,10 +9,12 @@ only `pending` messages, so it is safe to run twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.attachments.files import StoredFile, attach
 from core.errors import ConfigurationError, Conflict, NotFound
 from core.jobs.outbox import enqueue
 from core.registry import Registry
@@ -37,11 +39,13 @@ def send_public_reply(
     source: Channel = Channel.API,
     delay_seconds: float = 0,
     dedupe_key: str | None = None,
+    files: Sequence[StoredFile] = (),
+    deliver: bool = True,
 ) -> Outcome[Message]:
-    route = _DELIVER_VIA.get(ticket.channel, "email")
-    job = registry.delivery_jobs.get(route)
-    if job is None:
-        raise ConfigurationError(f"no delivery for {route} replies is installed")
+    """`files` (already in the blob store) go with the reply. `deliver=False` stores the reply
+    without asking for its delivery yet: the caller still has to fetch its files (a Slack share) and
+    calls `schedule_delivery` when they are attached; until then it is pending and can be undone."""
+    job = _delivery_job(registry, ticket)
     out = service.append_message(
         session=session,
         ticket=ticket,
@@ -52,11 +56,31 @@ def send_public_reply(
         actor=actor,
     )
     session.flush()
-    enqueue(
-        session=session, tenant_id=ticket.tenant_id, job=job, ticket_id=ticket.id,
-        payload={"message_id": str(out.value.id), "ticket_id": str(ticket.id)}, delay_seconds=delay_seconds,
-    )
+    if files:
+        attach(session, message=out.value, files=files)
+    if deliver:
+        enqueue(
+            session=session, tenant_id=ticket.tenant_id, job=job, ticket_id=ticket.id,
+            payload={"message_id": str(out.value.id), "ticket_id": str(ticket.id)}, delay_seconds=delay_seconds,
+        )
     return out
+
+
+def _delivery_job(registry: Registry, ticket: Ticket) -> str:
+    route = _DELIVER_VIA.get(ticket.channel, "email")
+    job = registry.delivery_jobs.get(route)
+    if job is None:
+        raise ConfigurationError(f"no delivery for {route} replies is installed")
+    return job
+
+
+def schedule_delivery(*, session: Session, registry: Registry, message: Message, delay_seconds: float) -> None:
+    """Ask for the delivery of a reply stored with `deliver=False` (its files are attached now)."""
+    ticket = session.get_one(Ticket, message.ticket_id)
+    enqueue(
+        session=session, tenant_id=message.tenant_id, job=_delivery_job(registry, ticket), ticket_id=ticket.id,
+        payload={"message_id": str(message.id), "ticket_id": str(ticket.id)}, delay_seconds=max(0.0, delay_seconds),
+    )
 
 
 def delivery_event(message: Message) -> DomainEvent:
