@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from admin_api.conventions import API_PREFIX, TAGS
+from admin_api.etags import NotModifiedMiddleware
 from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from admin_api.ratelimit import RateLimit, make_limiter
 from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
 from admin_api.routes import (
-    agents, api_keys, audit, health, held, inboxes, jobs, knowledge, messages, tenants, tickets, webhooks,
+    agents, api_keys, attachment_links, audit, health, held, inboxes, jobs, knowledge, messages, tenants, tickets,
+    webhooks,
 )
 from core.crypto import SecretBox
 from core.runtime import Runtime
@@ -36,9 +38,11 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> Fast
     app.state.limiter = make_limiter(rate_limit or RateLimit(), runtime.redis_url)
     app.state.secret_box = SecretBox.from_settings(runtime.settings)  # seals stored idempotent responses
     install_log_record_factory()
+    app.add_middleware(NotModifiedMiddleware)  # inside the request id, so a 304 carries it too
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(attachment_links.router)  # signed links, no bearer key: the link is the capability
     for module in (tenants, api_keys, inboxes, agents, audit, tickets, messages, held, jobs, webhooks, knowledge):
         app.include_router(module.router, prefix=API_PREFIX)
     for mount in runtime.registry.http_mounts:

@@ -154,6 +154,24 @@ def test_a_stale_if_match_is_412_and_a_fresh_one_applies(api: TestClient, runtim
     assert stale.headers["etag"] == changed.headers["etag"]
 
 
+def test_if_none_match_with_the_current_etag_is_a_bodiless_304(api: TestClient, runtime: Runtime,
+                                                                 key_for: KeyFor) -> None:
+    a, inbox = make_tenant(runtime)
+    headers = key_for(a.id)
+    url = f"/api/v1/inboxes/{inbox.id}"
+    etag = api.get(url, headers=headers).headers["etag"]
+    same = api.get(url, headers={**headers, "If-None-Match": f'"other", W/{etag}'})
+    assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+    assert "content-type" not in same.headers and same.headers["x-request-id"]
+    api.patch(url, headers=headers, json={"name": "Renamed"})
+    changed = api.get(url, headers={**headers, "If-None-Match": etag})
+    assert (changed.status_code, changed.json()["name"]) == (200, "Renamed")
+    assert changed.headers["etag"] != etag
+    # Errors are never turned into 304s, and writes ignore If-None-Match here.
+    missing = api.get("/api/v1/inboxes/00000000-0000-0000-0000-000000000000", headers={**headers, "If-None-Match": "*"})
+    assert _is_problem(missing, 404, "not-found")
+
+
 def test_a_key_over_its_rate_limit_gets_429_with_retry_after(runtime: Runtime, key_for: KeyFor) -> None:
     client = TestClient(create_app(runtime, rate_limit=RateLimit(burst=3, per_second=0.1)))
     a, _ = make_tenant(runtime)
