@@ -105,7 +105,12 @@ def post_blocks(post: ThreadPost, *, with_original: bool) -> list[Block]:
         blocks.insert(1, ContextBlock(elements=[MarkdownTextObject(text=UNVERIFIED)]))
     if post.attachments:
         prefix = ":paperclip: "
-        names = st.fit_list(post.attachments, st.CONTEXT_TEXT - len(prefix), item_limit=NAME)
+        if post.links:  # signed download links (served by our API); a name that does not fit is left out
+            linked = [st.link(url, name) or st.escape(name)
+                      for name, url in zip(post.attachments, post.links, strict=True)]
+            names = st.fit_list(linked, st.CONTEXT_TEXT - len(prefix), escaped=True)
+        else:
+            names = st.fit_list(post.attachments, st.CONTEXT_TEXT - len(prefix), item_limit=NAME)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=prefix + names.text)]))
     if with_original or body.cut:
         blocks.append(ActionsBlock(elements=[ButtonElement(

@@ -23,6 +23,7 @@ from bots.slack import blocks
 from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, Reaction
 from bots.surface import views
+from core.attachments.links import download_urls
 from core.db.session import tenant_scope
 from core.errors import TemporaryFailure
 from core.jobs import effects
@@ -136,12 +137,15 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
                 return True
             if m.id in mirrored or _from_slack(m):
                 continue
-            names = session.execute(select(Attachment.filename, Attachment.size)
-                                    .where(Attachment.message_id == m.id)).all()
+            names = session.execute(select(Attachment.id, Attachment.filename, Attachment.size)
+                                    .where(Attachment.message_id == m.id)
+                                    .order_by(Attachment.created_at, Attachment.id)).all()
             post = views.thread_post(message_id=m.id, author=m.author_name or m.direction.value,
                                      direction=m.direction, reply_text=m.reply_text, body_text=m.body_text,
-                                     attachments=[(n, s) for n, s in names],
-                                     unverified_sender="dmarc-fail" in (m.flags or []))
+                                     attachments=[(n, s) for _i, n, s in names],
+                                     unverified_sender="dmarc-fail" in (m.flags or []),
+                                     links=download_urls(ctx.settings, tenant_id=ticket.tenant_id,
+                                                         attachment_ids=[i for i, _n, _s in names]))
             resp = client.chat_postMessage(channel=anchor.channel, thread_ts=anchor.thread_ref,
                                            text=blocks.post_text(post),
                                            blocks=blocks.post_blocks(post, with_original=post.truncated),

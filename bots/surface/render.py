@@ -14,6 +14,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bots.surface import views
+from core.attachments.links import download_urls
+from core.settings import Settings
 from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Agent, Inbox, ReplyMode
 from core.tickets.models import Attachment, Channel, Contact, Direction, Draft, Message, Ticket
@@ -61,13 +63,17 @@ def reply_notice(session: Session, ticket: Ticket, message: Message, undo_second
     )
 
 
-def thread_post(session: Session, message: Message) -> views.ThreadPost:
-    names = session.execute(select(Attachment.filename, Attachment.size)
-                            .where(Attachment.message_id == message.id)).all()
+def thread_post(session: Session, message: Message, *, settings: Settings | None = None) -> views.ThreadPost:
+    """With `settings`, each attachment gets a signed download link served by our API."""
+    names = session.execute(select(Attachment.id, Attachment.filename, Attachment.size)
+                            .where(Attachment.message_id == message.id)
+                            .order_by(Attachment.created_at, Attachment.id)).all()
+    links = download_urls(settings, tenant_id=message.tenant_id, attachment_ids=[i for i, _n, _s in names]) \
+        if settings is not None else None
     return views.thread_post(message_id=message.id, author=message.author_name or message.direction.value,
                              direction=message.direction, reply_text=message.reply_text,
-                             body_text=message.body_text, attachments=[(n, s) for n, s in names],
-                             unverified_sender="dmarc-fail" in (message.flags or []))
+                             body_text=message.body_text, attachments=[(n, s) for _i, n, s in names],
+                             unverified_sender="dmarc-fail" in (message.flags or []), links=links)
 
 
 def draft_card(session: Session, draft: Draft) -> views.DraftCard:

@@ -57,6 +57,7 @@ class ThreadPost:
     truncated: bool  # the full original is one click away
     attachments: tuple[str, ...]  # "name (size)"
     unverified_sender: bool = False  # this mail failed DMARC
+    links: tuple[str, ...] = ()  # a signed download link per attachment, same order (core/attachments/links.py)
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,14 @@ def ticket_card(
 
 def thread_post(
     *, message_id: uuid.UUID, author: str, direction: Direction, reply_text: str | None, body_text: str,
-    attachments: list[tuple[str, int]], unverified_sender: bool = False,
+    attachments: list[tuple[str, int]], unverified_sender: bool = False, links: list[str] | None = None,
 ) -> ThreadPost:
     text = (reply_text or body_text or "").strip() or "(no text)"
     truncated = len(text) > MAX_THREAD_TEXT or (reply_text is not None and reply_text.strip() != body_text.strip())
     return ThreadPost(
         message_id, author, direction, clip(text, MAX_THREAD_TEXT), truncated,
         tuple(f"{clip(name, MAX_FILE_NAME)} ({humanize_size(size)})" for name, size in attachments),
-        unverified_sender,
+        unverified_sender, tuple(links) if links and len(links) == len(attachments) else (),
     )
 
 

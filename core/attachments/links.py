@@ -106,3 +106,11 @@ def download_url(settings: Settings, key: LinkKey, *, tenant_id: uuid.UUID, atta
     link = sign(key, tenant_id=tenant_id, attachment_id=attachment_id,
                 ttl_seconds=settings.attachment_link_days * 86400, now=now)
     return f"{settings.public_url.rstrip('/')}{DOWNLOAD_PATH}{link}"
+
+
+def download_urls(settings: Settings, *, tenant_id: uuid.UUID, attachment_ids: list[uuid.UUID]) -> list[str]:
+    """One fresh link per attachment (what a surface posts under a customer's message)."""
+    if not attachment_ids:
+        return []
+    key = link_key(settings)
+    return [download_url(settings, key, tenant_id=tenant_id, attachment_id=a) for a in attachment_ids]
