@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from bots.slack.ids import VOCABULARY
 from bots.slack.runtime import SlackDeps
 from bots.surface import actions
 from bots.surface.access import MemberFacts, NotAllowed, refusal
@@ -33,7 +34,7 @@ def allowed_user(deps: SlackDeps, *, tenant_id: uuid.UUID, channel: str | None, 
         channels=rule.channels,
         in_channel=rule.group is None and any(user_id in deps.users.channel_members(c) for c in rule.channels),
     )
-    reason = refusal(facts)
+    reason = refusal(facts, VOCABULARY)
     if reason is not None:
         log.info("slack user refused", extra={"user": user_id, "tenant": str(tenant_id), "reason": reason})
         raise NotAllowed(f"You cannot act on Threadline tickets here: {reason}")

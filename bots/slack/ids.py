@@ -1,6 +1,9 @@
-"""Slack action ids, callback ids and reactions: one StrEnum, no string literals in listeners."""
+"""Slack action ids, callback ids, reactions and words: one StrEnum, no string literals in listeners."""
 
+import re
 from enum import StrEnum
+
+from bots.surface.vocabulary import Vocabulary
 
 
 class ActionId(StrEnum):
@@ -34,3 +37,22 @@ class Reaction(StrEnum):
 
 
 SURFACE = "slack"
+
+
+def _user_group(group_id: str) -> str:
+    return f"<!subteam^{group_id}>"
+
+
+def _channel(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
+# How the shared texts (help, usage errors, refusals) name things in Slack.
+VOCABULARY = Vocabulary(command="/threadline", mention_example="@ann", user_group=_user_group, channel=_channel)
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")  # one word of a command: linear, bounded by the word
+
+
+def mentioned_user(word: str) -> str | None:
+    """The user id of a Slack mention (`<@U123>` or `<@U123|ann>`), else None."""
+    found = _MENTION.fullmatch(word)
+    return found.group(1) if found else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bots.surface.vocabulary import Vocabulary
 from core.errors import UserError
 
 
@@ -27,16 +28,16 @@ class MemberFacts:
     """What the surface told us about one person, for one tenant's rule."""
 
     is_bot: bool
-    is_guest: bool  # Slack: is_restricted / is_ultra_restricted
-    other_workspace: bool  # a Slack Connect user, or a workspace not the installation's
+    is_guest: bool  # a guest account of the workspace or team
+    other_workspace: bool  # a user from outside the installation's workspace or directory tenant
     group: str | None  # the tenant's configured user group, if any
     in_group: bool
     channels: tuple[str, ...]  # the bound channel(s) the rule looks at
     in_channel: bool
 
 
-def refusal(facts: MemberFacts) -> str | None:
-    """None when the person is allowed; else the reason, addressed to them."""
+def refusal(facts: MemberFacts, vocabulary: Vocabulary) -> str | None:
+    """None when the person is allowed; else the reason, addressed to them in the surface's words."""
     if facts.is_bot:
         return "bots do not act on tickets."
     if facts.other_workspace:
@@ -46,10 +47,10 @@ def refusal(facts: MemberFacts) -> str | None:
     if facts.group is not None:
         # A configured group is the tenant's explicit list: channel membership no longer counts.
         return None if facts.in_group else (
-            f"only members of the user group <!subteam^{facts.group}> act on these tickets; ask your admin to add you.")
+            f"only members of the user group {vocabulary.user_group(facts.group)} act on these tickets; ask your admin to add you.")
     if not facts.channels:
         return "no Threadline inbox is bound to a channel of this workspace yet."
     if facts.in_channel:
         return None
-    names = ", ".join(f"<#{c}>" for c in facts.channels)
+    names = ", ".join(vocabulary.channel(c) for c in facts.channels)
     return f"only members of {names} act on these tickets; join the channel first."

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from bots.surface.access import Need, NotAllowed
 from bots.surface.agents import acting_agent, actor, record
 from bots.surface.deps import SurfaceDeps, SurfaceUser
-from bots.surface.intents import Command, CommandKind, ThreadIntent, classify_thread_text
+from bots.surface.intents import Command, CommandKind, ThreadIntent, classify_thread_text, help_text
+from bots.surface.vocabulary import Vocabulary
 from core.db.session import system_scope, tenant_scope
 from core.errors import InvalidInput, NotFound
 from core.jobs.outbox import record_events
@@ -99,7 +100,7 @@ def tenant_for_request(
     if len(tenants) > 1:
         raise NotAllowed("several Threadline tenants use this workspace, so a command outside their channels is "
                          "ambiguous: run it in your inbox's channel.")
-    raise NotFound("this channel is not bound to a Threadline inbox (threadline inbox add ... --slack-channel)")
+    raise NotFound("this channel is not bound to a Threadline inbox; a Threadline admin binds it to an inbox.")
 
 
 def tenant_for_channel(deps: SurfaceDeps, *, surface: str, channel: str | None) -> uuid.UUID | None:
@@ -338,14 +339,12 @@ def list_for(deps: SurfaceDeps, *, tenant_id: uuid.UUID, user: SurfaceUser, mine
 
 
 def run_command(
-    deps: SurfaceDeps, *, tenant_id: uuid.UUID, user: SurfaceUser, command: Command,
+    deps: SurfaceDeps, *, tenant_id: uuid.UUID, user: SurfaceUser, command: Command, vocabulary: Vocabulary,
     resolve_user: Callable[[str], SurfaceUser] | None = None,
 ) -> str:
-    """A slash command's effect, and the text to show the agent (ephemeral)."""
-    from bots.surface.intents import HELP
-
+    """A command's effect, and the text to show the agent (ephemeral), in the surface's words."""
     if command.kind is CommandKind.HELP:
-        return HELP
+        return help_text(vocabulary)
     if command.kind is CommandKind.INVALID:
         raise InvalidInput(command.error or "invalid command")
     if command.kind in (CommandKind.MINE, CommandKind.OPEN):

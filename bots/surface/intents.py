@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -10,6 +10,7 @@ from enum import StrEnum
 from core.tickets.intents import ThreadIntent as ThreadIntent
 from core.tickets.intents import ThreadMessage as ThreadMessage
 from core.tickets.intents import classify_thread_text as classify_thread_text
+from bots.surface.vocabulary import Vocabulary
 from core.tickets.models import Priority, TicketStatus
 
 
@@ -28,22 +29,27 @@ class CommandKind(StrEnum):
 class Command:
     kind: CommandKind
     ticket_number: int | None = None
-    user: str | None = None  # a surface user id (Slack <@U123> mention resolved to U123)
+    user: str | None = None  # "me", or a surface user id the adapter resolved from a mention
     status: TicketStatus | None = None
     priority: Priority | None = None
     error: str | None = None
 
 
-HELP = (
-    "/threadline mine — your open tickets\n"
-    "/threadline open — unassigned open tickets\n"
-    "/threadline assign 123 @someone — assign ticket #123 (or `me`)\n"
-    "/threadline status 123 open|pending|resolved|closed\n"
-    "/threadline priority 123 low|normal|high|urgent\n"
-    "/threadline draft 123 — ask the knowledge bot for a new draft\n"
-    "In a ticket thread: write to reply to the customer; start with `note:` or `//` for an internal note."
-)
-_MENTION = re.compile(r"^<@([A-Z0-9]+)(\|[^>]*)?>$")
+def help_text(vocabulary: Vocabulary) -> str:
+    c, someone = vocabulary.command, vocabulary.mention_example
+    return (
+        f"{c} mine — your open tickets\n"
+        f"{c} open — unassigned open tickets\n"
+        f"{c} assign 123 {someone} — assign ticket #123 (or `me`)\n"
+        f"{c} status 123 open|pending|resolved|closed\n"
+        f"{c} priority 123 low|normal|high|urgent\n"
+        f"{c} draft 123 — ask the knowledge bot for a new draft\n"
+        "In a ticket thread: write to reply to the customer; start with `note:` or `//` for an internal note."
+    )
+
+
+def no_mentions(token: str) -> str | None:
+    return None
 
 
 def _number(token: str) -> int | None:
@@ -53,7 +59,12 @@ def _number(token: str) -> int | None:
     return int(token) if token.isdigit() else None
 
 
-def parse_command(text: str) -> Command:
+def parse_command(
+    text: str, *, vocabulary: Vocabulary, mention: Callable[[str], str | None] = no_mentions,
+) -> Command:
+    """`text` after the command word. `mention` is the adapter's: the user id a word names when
+    the word is a mention in that surface's markup (Slack `<@U123>`), else None."""
+    c = vocabulary.command
     words = text.split()
     if not words or words[0].lower() in ("help", "?"):
         return Command(CommandKind.HELP)
@@ -63,19 +74,20 @@ def parse_command(text: str) -> Command:
     if verb in ("assign", "status", "priority", "draft"):
         number = _number(args[0]) if args else None
         if number is None:
-            return Command(CommandKind.INVALID, error=f"`{verb}` needs a ticket number, e.g. `/threadline {verb} 123`")
+            return Command(CommandKind.INVALID, error=f"`{verb}` needs a ticket number, e.g. `{c} {verb} 123`")
         if verb == "draft":
             return Command(CommandKind.DRAFT, number)
         if len(args) < 2:
-            return Command(CommandKind.INVALID, error=f"`{verb} {number}` needs a value. Try `/threadline help`.")
+            return Command(CommandKind.INVALID, error=f"`{verb} {number}` needs a value. Try `{c} help`.")
         value = args[1]
         if verb == "assign":
-            mention = _MENTION.match(value)
             if value.lower() == "me":
                 return Command(CommandKind.ASSIGN, number, user="me")
-            if mention:
-                return Command(CommandKind.ASSIGN, number, user=mention.group(1))
-            return Command(CommandKind.INVALID, error="mention the agent, e.g. `/threadline assign 123 @ann`, or use `me`")
+            user = mention(value)
+            if user:
+                return Command(CommandKind.ASSIGN, number, user=user)
+            return Command(CommandKind.INVALID,
+                           error=f"mention the agent, e.g. `{c} assign 123 {vocabulary.mention_example}`, or use `me`")
         if verb == "status":
             try:
                 return Command(CommandKind.STATUS, number, status=TicketStatus(value.lower()))
@@ -85,4 +97,4 @@ def parse_command(text: str) -> Command:
             return Command(CommandKind.PRIORITY, number, priority=Priority(value.lower()))
         except ValueError:
             return Command(CommandKind.INVALID, error=f"unknown priority {value!r}: use low, normal, high or urgent")
-    return Command(CommandKind.INVALID, error=f"unknown command {verb!r}. Try `/threadline help`.")
+    return Command(CommandKind.INVALID, error=f"unknown command {verb!r}. Try `{c} help`.")

@@ -15,7 +15,7 @@ from bots.surface import actions
 from bots.surface.access import MemberFacts, NotAllowed, refusal
 from bots.surface.deps import SurfaceUser
 from bots.teams.activity import Incoming
-from bots.teams.ids import SURFACE
+from bots.teams.ids import SURFACE, VOCABULARY
 from bots.teams.runtime import TeamsDeps
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def allowed_user(deps: TeamsDeps, *, tenant_id: uuid.UUID, incoming: Incoming) -
         channels=rule.channels,
         in_channel=incoming.channel_id in rule.channels,
     )
-    reason = refusal(facts)
+    reason = refusal(facts, VOCABULARY)
     if reason is not None:
         log.info("teams user refused", extra={"user": sender.aad_object_id, "tenant": str(tenant_id),
                                               "reason": reason})

@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from bots.surface.vocabulary import Vocabulary, plain_channel, plain_group
+
 
 class Verb(StrEnum):
     ASSIGN_ME = "tl_assign_me"
@@ -29,3 +31,6 @@ class Input(StrEnum):
 SURFACE = "teams"
 BOT_ISSUER = "https://api.botframework.com"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+# How the shared texts (help, usage errors, refusals) name things in Teams.
+VOCABULARY = Vocabulary(command="@Threadline", mention_example="@Ann", user_group=plain_group, channel=plain_channel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bots.slack.access import allowed_user, request_tenant
+from bots.slack.ids import VOCABULARY, mentioned_user
 from bots.slack.runtime import SlackDeps
 from bots.surface import actions
 from bots.surface.deps import SurfaceUser
@@ -21,5 +22,6 @@ def threadline(command: dict[str, Any], deps: SlackDeps) -> str:
 
     return actions.run_command(
         deps.surface, tenant_id=tenant, user=allowed(command["user_id"]),
-        command=parse_command(command.get("text", "")), resolve_user=allowed,
+        command=parse_command(command.get("text", ""), vocabulary=VOCABULARY, mention=mentioned_user),
+        vocabulary=VOCABULARY, resolve_user=allowed,
     )

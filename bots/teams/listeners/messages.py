@@ -10,7 +10,7 @@ from bots.surface.intents import parse_command
 from bots.teams import cards
 from bots.teams.access import allowed_user
 from bots.teams.activity import Incoming, thread_root
-from bots.teams.ids import SURFACE
+from bots.teams.ids import SURFACE, VOCABULARY
 from bots.teams.runtime import TeamsDeps
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def _command(incoming: Incoming, deps: TeamsDeps) -> None:
     if tenant is None:
         return  # a channel no inbox is bound to: not ours to answer
     user = allowed_user(deps, tenant_id=tenant, incoming=incoming)
-    answer = actions.run_command(deps.surface, tenant_id=tenant, user=user, command=parse_command(incoming.text))
+    answer = actions.run_command(deps.surface, tenant_id=tenant, user=user, vocabulary=VOCABULARY,
+                                 command=parse_command(incoming.text, vocabulary=VOCABULARY))
     deps.connector.send(incoming.service_url, conversation_id=incoming.conversation_id,
                         activity=cards.text_message(answer))
 
