@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 APP_ROLE = "threadline_app"
 SYSTEM_ROLE = "threadline_system"
+_TENANT_KEY = "threadline.tenant_id"
 
 _SET_TENANT = text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true)")
 _SET_SYSTEM = text("SELECT set_config('role', :role, true), set_config('app.tenant_id', '', true)")
@@ -44,6 +45,7 @@ def tenant_scope(factory: sessionmaker[Session], tenant_id: uuid.UUID) -> Iterat
     """One unit of work for one tenant: commit on success, roll back on error."""
     with factory() as session, session.begin():
         session.execute(_SET_TENANT, {"role": APP_ROLE, "tenant": str(tenant_id)})
+        session.info[_TENANT_KEY] = tenant_id
         yield session
 
 
@@ -53,6 +55,14 @@ def system_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
         session.execute(_SET_SYSTEM, {"role": SYSTEM_ROLE})
         yield session
+
+
+def scoped_tenant(session: Session) -> uuid.UUID | None:
+    """The tenant a `tenant_scope` session was opened for (None in system scope or a bare session).
+
+    Tenant-owned queries filter on it explicitly, so RLS stays the second wall, not the only one."""
+    tenant = session.info.get(_TENANT_KEY)
+    return tenant if isinstance(tenant, uuid.UUID) else None
 
 
 def ping(engine: Engine) -> None:

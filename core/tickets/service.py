@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
+from core.db.session import scoped_tenant
 from core.tickets.errors import InvalidTransition, TicketNotFound
 from core.tickets.events import DomainEvent, EventKind
 from core.tickets.models import (
@@ -264,8 +265,27 @@ def set_delivery_state(
     message.delivery_error = error
 
 
-def get_ticket(*, session: Session, ticket_id: uuid.UUID, for_update: bool = False) -> Ticket:
-    stmt = select(Ticket).where(Ticket.id == ticket_id)
+def _tenant_of(session: Session, tenant_id: uuid.UUID | None) -> uuid.UUID:
+    """The tenant every tenant-owned query filters on explicitly (RLS is the second wall)."""
+    resolved = tenant_id if tenant_id is not None else scoped_tenant(session)
+    if resolved is None:
+        raise RuntimeError("a tenant-owned query needs a tenant: run it in tenant_scope or pass tenant_id")
+    return resolved
+
+
+def ticket_query(*, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Select[tuple[Ticket]]:
+    return select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
+
+
+def ticket_number_query(*, tenant_id: uuid.UUID, number: int) -> Select[tuple[Ticket]]:
+    return select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.number == number)
+
+
+def get_ticket(
+    *, session: Session, ticket_id: uuid.UUID, for_update: bool = False, tenant_id: uuid.UUID | None = None
+) -> Ticket:
+    """`tenant_id` defaults to the session's `tenant_scope` tenant."""
+    stmt = ticket_query(tenant_id=_tenant_of(session, tenant_id), ticket_id=ticket_id)
     if for_update:
         stmt = stmt.with_for_update()
     ticket = session.execute(stmt).scalar_one_or_none()
@@ -274,9 +294,10 @@ def get_ticket(*, session: Session, ticket_id: uuid.UUID, for_update: bool = Fal
     return ticket
 
 
-def get_ticket_by_number(*, session: Session, number: int) -> Ticket:
-    """RLS scopes this to the current tenant."""
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+def get_ticket_by_number(*, session: Session, number: int, tenant_id: uuid.UUID | None = None) -> Ticket:
+    """Numbers are per tenant: `tenant_id` defaults to the session's `tenant_scope` tenant."""
+    stmt = ticket_number_query(tenant_id=_tenant_of(session, tenant_id), number=number)
+    ticket = session.execute(stmt).scalar_one_or_none()
     if ticket is None:
         raise TicketNotFound(f"no ticket #{number}")
     return ticket
@@ -289,8 +310,15 @@ def list_tickets(
     assignee_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
+    tenant_id: uuid.UUID | None = None,
 ) -> list[Ticket]:
-    stmt = select(Ticket).order_by(Ticket.number.desc()).limit(limit).offset(offset)
+    stmt = (
+        select(Ticket)
+        .where(Ticket.tenant_id == _tenant_of(session, tenant_id))
+        .order_by(Ticket.number.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     if statuses:
         stmt = stmt.where(Ticket.status.in_(list(statuses)))
     if assignee_id is not None:
@@ -298,19 +326,26 @@ def list_tickets(
     return list(session.execute(stmt).scalars())
 
 
-def ticket_messages(*, session: Session, ticket_id: uuid.UUID) -> list[Message]:
-    return list(
-        session.execute(
-            select(Message).where(Message.ticket_id == ticket_id).order_by(Message.created_at, Message.id)
-        ).scalars()
+def ticket_messages(*, session: Session, ticket_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> list[Message]:
+    stmt = (
+        select(Message)
+        .where(Message.tenant_id == _tenant_of(session, tenant_id), Message.ticket_id == ticket_id)
+        .order_by(Message.created_at, Message.id)
     )
+    return list(session.execute(stmt).scalars())
 
 
-def ticket_timeline(*, session: Session, ticket_id: uuid.UUID) -> list[TicketEvent]:
-    return list(
-        session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)).scalars()
+def ticket_timeline(
+    *, session: Session, ticket_id: uuid.UUID, tenant_id: uuid.UUID | None = None
+) -> list[TicketEvent]:
+    stmt = (
+        select(TicketEvent)
+        .where(TicketEvent.tenant_id == _tenant_of(session, tenant_id), TicketEvent.ticket_id == ticket_id)
+        .order_by(TicketEvent.id)
     )
+    return list(session.execute(stmt).scalars())
 
 
-def count_tickets(*, session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Ticket)).scalar_one())
+def count_tickets(*, session: Session, tenant_id: uuid.UUID | None = None) -> int:
+    stmt = select(func.count()).select_from(Ticket).where(Ticket.tenant_id == _tenant_of(session, tenant_id))
+    return int(session.execute(stmt).scalar_one())
