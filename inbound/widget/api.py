@@ -46,6 +46,40 @@ class WidgetRefused(HTTPException):
     pass
 
 
+# OpenAPI: the refusals each operation may answer, in the shape the handlers in `mount` write.
+_ERROR_BODY = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_REFUSAL_TEXT = {
+    400: "a body that is not JSON, or an attachment reference that is not this conversation's or whose file is gone",
+    401: "missing, expired or revoked visitor token: start the conversation again",
+    403: "this site (Origin / embed origin) may not use this chat, or the visitor identity was refused",
+    404: "no web chat on this inbox (unknown, or the widget is disabled)",
+    422: "the request is not valid (RFC 9457 problem details, as on the admin API)",
+    429: "too many chats or messages; see Retry-After",
+}
+# Framework errors (unparsable or invalid bodies) go through the app's problem handler instead.
+_PROBLEM_BODY = {"type": "object", "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                                                   "status": {"type": "integer"}, "detail": {"type": "string"}},
+                 "required": ["type", "title", "status"]}
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, object]]:
+    docs: dict[int | str, dict[str, object]] = {}
+    for status in statuses:
+        content: dict[str, object] = {}
+        if status == 400:  # either kind (checkers may match problem+json to the JSON entry too)
+            either = {"anyOf": [_ERROR_BODY, _PROBLEM_BODY]}
+            content = {"application/json": {"schema": either}, "application/problem+json": {"schema": either}}
+        elif status == 422:  # a body that is not valid: the app's problem handler
+            content["application/problem+json"] = {"schema": _PROBLEM_BODY}
+        else:
+            content["application/json"] = {"schema": _ERROR_BODY}
+        doc: dict[str, object] = {"description": _REFUSAL_TEXT[status], "content": content}
+        if status == 429:
+            doc["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+        docs[status] = doc
+    return docs
+
+
 @dataclass(frozen=True)
 class InboxWidget:
     inbox_id: uuid.UUID
@@ -144,7 +178,7 @@ def _current(session_conv: WidgetConversation | None, claims: VisitorClaims) -> 
 router = APIRouter(prefix=PREFIX)
 
 
-@router.post("/conversations", response_model=ConversationPublic)
+@router.post("/conversations", response_model=ConversationPublic, responses=_refusals(400, 403, 404, 422, 429))
 def start(
     body: ConversationStart,
     request: Request,
@@ -184,7 +218,8 @@ def start(
     )
 
 
-@router.post("/messages", response_model=WidgetMessagePublic, status_code=201)
+@router.post("/messages", response_model=WidgetMessagePublic, status_code=201,
+             responses=_refusals(400, 401, 403, 404, 422, 429))
 def post_message(
     body: WidgetMessageCreate, response: Response, request: Request, who: Annotated[Visitor, Depends(visitor)]
 ) -> WidgetMessagePublic:
@@ -234,7 +269,7 @@ def attached_files(request: Request, who: Visitor, refs: list[str]) -> tuple[Wid
     return tuple(files)
 
 
-@router.get("/messages", response_model=HistoryPage)
+@router.get("/messages", response_model=HistoryPage, responses=_refusals(401, 403, 404, 422))
 def get_history(
     request: Request, who: Annotated[Visitor, Depends(visitor)], after: Annotated[int, Query(ge=0)] = 0
 ) -> HistoryPage:
