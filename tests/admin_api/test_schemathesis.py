@@ -66,3 +66,17 @@ schema = schemathesis.pytest.from_fixture("api_schema").include(path_regex="^/ap
 @settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: schemathesis.Case, live: tuple[str, dict[str, str]]) -> None:
     case.call_and_validate(base_url=live[0], headers=live[1], checks=CHECKS)
+
+
+# The widget's JSON operations (inbound/widget/api.py): anonymous callers with random inbox ids and
+# tokens, so mostly refusals (401/403/404/422), each of which must be declared with its body.
+widget_schema = schemathesis.pytest.from_fixture("api_schema").include(
+    path_regex="^/widget/v1/(conversations|messages)$")
+
+
+@pytest.mark.slow
+@widget_schema.parametrize()
+@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_every_widget_operation_answers_as_documented(case: schemathesis.Case,
+                                                      live: tuple[str, dict[str, str]]) -> None:
+    case.call_and_validate(base_url=live[0], checks=CHECKS)
