@@ -97,12 +97,16 @@ class Ticket(TenantOwned, Base):
     __tablename__ = "tickets"
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
-        Index("ix_tickets_tenant_status", "tenant_id", "status"),
-        # Lists and search (core/tickets/queries.py must use the same full-text expression).
+        # Lists in keyset order, unfiltered, by status, by inbox and status (migration 0023 says why).
         Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_tickets_tenant_status_created", "tenant_id", "status", "created_at", "id",
+              postgresql_include=["inbox_id", "tags"]),
+        Index("ix_tickets_tenant_inbox_status_created", "tenant_id", "inbox_id", "status", "created_at", "id",
+              postgresql_include=["tags"]),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
-        Index("ix_tickets_subject_fts", text("to_tsvector('simple'::regconfig, subject::text)"),
-              postgresql_using="gin"),
+        # Search: the words and the tenant (the search function of 0021/0023 uses the same expression).
+        Index("ix_tickets_search", text("(to_tsvector('simple'::regconfig, subject::text) || "
+                                        "array_to_tsvector(ARRAY[' t ' || tenant_id::text]))"), postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -135,8 +139,10 @@ class Message(TenantOwned, Base):
         Index("ix_messages_tenant_email_message_id", "tenant_id", "email_message_id"),
         # Per-sender rate caps count a contact's recent messages on every inbound mail.
         Index("ix_messages_author_created", "author_contact_id", "created_at"),
-        # Full-text search over message text (core/tickets/queries.py uses the same expression).
-        Index("ix_messages_body_fts", text("to_tsvector('simple'::regconfig, body_text)"), postgresql_using="gin"),
+        # Full-text search over message text, tenant included (the search function uses the same expression).
+        Index("ix_messages_search", text("(to_tsvector('simple'::regconfig, body_text) || "
+                                         "array_to_tsvector(ARRAY[' t ' || tenant_id::text]))"),
+              postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -1,28 +1,35 @@
 """Ticket lists and full-text search, fast at a million tickets (the admin API and the CLI).
 
-Lists are newest first and keyset-paginated over (created_at, id): the index
-`ix_tickets_tenant_created` serves every page at any depth, and filters are applied while walking
-it. Search uses Postgres FTS over expression GIN indexes (migration 0015): the subject of the
-ticket and the text of every message, with the `simple` configuration (no stemming: mail comes
-in every language, and a word the customer wrote is found as written). Matching ticket ids come
-from the indexes through `threadline_search_ticket_ids` (migration 0021): under RLS, `@@` is not
-LEAKPROOF, so the planner may not use it as an index condition in a query of `threadline_app`; the
-SECURITY DEFINER function filters the caller's tenant itself (from `app.tenant_id`, never an
-argument) and returns the newest `MAX_SEARCH_HITS` matches older than the cursor. Filters apply to
-those, so a filtered search over a query matching more than that many tickets may end early.
+Lists are newest first and keyset-paginated over (created_at, id). The page's ids are chosen
+first, from the columns the indexes of migration 0023 cover: unfiltered, by status, by inbox and
+status, each in keyset order with the tags included, so a page is an index-only scan that stops
+after `limit` matches at any depth; then the rows of those ids are read. Search uses Postgres FTS
+(the `simple` configuration: no stemming, mail comes in every language and a word is found as
+written) over GIN indexes of the subject and of every message's text, each with the tenant as one
+more lexeme, so the index itself keeps only the caller's tenant's matches (btree_gin is not
+available in the embedded Postgres). Matching ids come from `threadline_search_ticket_ids`
+(migrations 0021, 0023): under RLS, `@@` is not LEAKPROOF, so the planner may not use it as an
+index condition in a query of `threadline_app`; the SECURITY DEFINER function filters the caller's
+tenant itself (from `app.tenant_id`, never an argument) and returns the newest matches older than
+the cursor: the page itself for a text-only search, else up to `MAX_SEARCH_HITS` to which the
+other filters apply (so a filtered search over a query matching more than that may end early).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from core.db.session import scoped_tenant
 from core.errors import NotFound
 from core.tickets.models import Attachment, Contact, Message, Priority, Ticket, TicketStatus
+
+_Row = TypeVar("_Row")
 
 MAX_QUERY_CHARS = 200
 MAX_SEARCH_HITS = 10_000  # the function clamps to this too
@@ -46,7 +53,7 @@ class TicketFilter:
     text: str | None = None  # web-search syntax: words, "a phrase", -excluded, or
 
 
-def _filtered(stmt: Select[Ticket], where: TicketFilter) -> Select[Ticket]:  # noqa: C901
+def _filtered(stmt: Select[_Row], where: TicketFilter) -> Select[_Row]:  # noqa: C901
     if where.statuses:
         stmt = stmt.where(Ticket.status.in_(where.statuses))
     if where.priorities:
@@ -71,25 +78,43 @@ def _filtered(stmt: Select[Ticket], where: TicketFilter) -> Select[Ticket]:  # n
     return stmt
 
 
-def _matching_ids(text: str, *, after: tuple[datetime, uuid.UUID] | None) -> ColumnElement[bool]:
-    """`tickets.id` is one of the newest matches older than `after` (the function uses the GIN indexes)."""
+def _matching_ids(text: str, *, after: tuple[datetime, uuid.UUID] | None, max_rows: int) -> ColumnElement[bool]:
+    """`tickets.id` is one of the newest `max_rows` matches older than `after` (the function uses the GIN indexes)."""
     before_created, before_id = after if after is not None else (None, None)
-    hits = func.threadline_search_ticket_ids(text[:MAX_QUERY_CHARS], MAX_SEARCH_HITS, before_created, before_id)
+    hits = func.threadline_search_ticket_ids(text[:MAX_QUERY_CHARS], max_rows, before_created, before_id)
     # = ANY(ARRAY(...)): the ids are looked up through the primary key, whatever the tenant's size.
     return Ticket.id == func.any(func.array(select(hits).scalar_subquery()))
+
+
+def ticket_list_statement(
+    where: TicketFilter, *, tenant_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> Select[Ticket]:
+    """The list query (bench/api.py explains this very statement).
+
+    The page's ids are chosen first, over the ticket columns only, so that a filter the indexes of
+    migration 0023 cover (status, inbox, tag) is an index-only scan in keyset order that stops after
+    `limit` matches; the rows are read for those ids alone."""
+    page: Select[uuid.UUID] = _filtered(select(Ticket.id), where)
+    if tenant_id is not None:  # explicit as well as RLS; it also lets the planner match index prefixes
+        page = page.where(Ticket.tenant_id == tenant_id)
+    if where.text and where.text.strip():
+        # Only text: the function's newest `limit` matches are the page. With other filters, they
+        # apply to its matches, so it returns up to MAX_SEARCH_HITS of them.
+        only_text = replace(where, text=None) == TicketFilter()
+        page = page.where(_matching_ids(where.text, after=after, max_rows=limit if only_text else MAX_SEARCH_HITS))
+    if after is not None:
+        page = page.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(*after))
+    newest_first = (Ticket.created_at.desc(), Ticket.id.desc())
+    page = page.order_by(*newest_first).limit(limit)
+    return select(Ticket).where(Ticket.id.in_(page.scalar_subquery())).order_by(*newest_first)
 
 
 def list_tickets(
     *, session: Session, where: TicketFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Ticket]:
     """Newest first; `after` is the (created_at, id) of the last ticket of the previous page.
-    RLS scopes it to the session's tenant."""
-    stmt: Select[Ticket] = _filtered(select(Ticket), where)
-    if where.text and where.text.strip():
-        stmt = stmt.where(_matching_ids(where.text, after=after))
-    if after is not None:
-        stmt = stmt.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(*after))
-    stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+    Scoped to the session's tenant (explicitly and by RLS)."""
+    stmt = ticket_list_statement(where, tenant_id=scoped_tenant(session), after=after, limit=limit)
     return list(session.execute(stmt).scalars())
 
 

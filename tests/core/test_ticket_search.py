@@ -1,4 +1,5 @@
-"""Full-text search through `threadline_search_ticket_ids` (migration 0021): own tenant only, GIN indexes."""
+"""Ticket lists and full-text search (core/tickets/queries.py; migrations 0021, 0023): own tenant only, GIN
+indexes, and every filter combination paged by cursor gives exactly the tickets a plain scan would."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import uuid
 
 from sqlalchemy import Connection, create_engine, text
 
-from core.db.session import APP_ROLE, SYSTEM_ROLE, tenant_scope
+from core.db.session import APP_ROLE, SYSTEM_ROLE, system_scope, tenant_scope
 from core.runtime import Runtime
+from core.tenancy.service import create_inbox
 from core.tickets import queries
+from core.tickets.models import TicketStatus
 from tests.conftest import make_tenant
 from tests.core.factories import make_ticket
 
@@ -78,12 +81,12 @@ def test_only_threadline_app_may_execute_the_search_function(owner_url: str) -> 
 
 
 def test_search_uses_the_gin_indexes_where_a_plain_query_under_rls_cannot(runtime: Runtime, owner_url: str) -> None:
-    """Index scans counted in this transaction: the function scans ix_messages_body_fts, a plain query cannot."""
+    """Index scans counted in this transaction: the function scans ix_messages_search, a plain query cannot."""
     tenant, inbox = make_tenant(runtime)
     _bulk_tickets(owner_url, tenant_id=tenant.id, inbox_id=inbox.id, n=2000)  # a rare word: the GIN index wins
-    scans = text("SELECT pg_stat_get_xact_numscans('ix_messages_body_fts'::regclass)")
-    plain = text("SELECT ticket_id FROM messages "
-                 "WHERE to_tsvector('simple'::regconfig, body_text) @@ websearch_to_tsquery('simple'::regconfig, :q)")
+    scans = text("SELECT pg_stat_get_xact_numscans('ix_messages_search'::regclass)")
+    plain = text("SELECT ticket_id FROM messages WHERE (to_tsvector('simple'::regconfig, body_text) || "
+                 "array_to_tsvector(ARRAY[' t ' || tenant_id::text])) @@ websearch_to_tsquery('simple'::regconfig, :q)")
     with tenant_scope(runtime.factory, tenant.id) as session:
         session.execute(plain, {"q": "word7"}).all()
         after_plain = session.execute(scans).scalar_one()
@@ -92,22 +95,87 @@ def test_search_uses_the_gin_indexes_where_a_plain_query_under_rls_cannot(runtim
     assert (after_plain, after_function > after_plain) == (0, True)
 
 
-def _bulk_tickets(owner_url: str, *, tenant_id: uuid.UUID, inbox_id: uuid.UUID, n: int) -> None:
-    """`n` tickets with one message each ("... wordK ..." with K unique), inserted and analysed by the owner."""
+def test_a_query_without_words_finds_nothing(runtime: Runtime) -> None:
+    """Punctuation or a lone minus has no lexeme: not "every ticket of the tenant" (the tenant is a lexeme too)."""
+    tenant, inbox = make_tenant(runtime)
+    make_ticket(runtime, tenant_id=tenant.id, inbox_id=inbox.id, subject="Printer jammed")
+    assert [_search(runtime, tenant.id, q) for q in ("!!!", "-", '""')] == [set(), set(), set()]
+
+
+def test_search_pages_through_every_match_newest_first(runtime: Runtime, owner_url: str) -> None:
+    """A text-only search asks the function for one page at a time; the cursor still reaches every match,
+    and a search with another filter (status) gives the matches of that status, in the same order."""
+    tenant, inbox = make_tenant(runtime)
+    _bulk_tickets(owner_url, tenant_id=tenant.id, inbox_id=inbox.id, n=30, body="common word{n}")
+    with tenant_scope(runtime.factory, tenant.id) as session:
+        everything = queries.list_tickets(session=session, where=queries.TicketFilter(), after=None, limit=100)
+        expected = [(t.id, t.status) for t in everything]
+    assert len(expected) == 30
+    for where in (queries.TicketFilter(text="common"),
+                  queries.TicketFilter(text="common", statuses=(TicketStatus.OPEN,))):
+        wanted = [i for i, status in expected if not where.statuses or status in where.statuses]
+        assert _paged(runtime, tenant.id, where, limit=4) == wanted
+
+
+def test_every_status_inbox_tag_combination_pages_like_a_plain_scan(runtime: Runtime, owner_url: str) -> None:
+    """The page's ids come from the covering indexes (migration 0023); every combination, paged by 3 with the
+    cursor, equals the tickets filtered and sorted here."""
+    tenant, inbox = make_tenant(runtime)
+    other = _inbox(runtime, tenant.id)
+    for box in (inbox.id, other):
+        _bulk_tickets(owner_url, tenant_id=tenant.id, inbox_id=box, n=24, body="x", start=1000 if box == other else 0)
+    with tenant_scope(runtime.factory, tenant.id) as session:
+        rows = [(t.id, t.status, t.inbox_id, set(t.tags)) for t in queries.list_tickets(
+            session=session, where=queries.TicketFilter(), after=None, limit=100)]
+    assert len(rows) == 48
+    for status in (None, TicketStatus.OPEN, TicketStatus.PENDING):
+        for box in (None, inbox.id, other):
+            for tag in (None, "tag0", "tag1"):
+                where = queries.TicketFilter(statuses=(status,) if status else (), inbox_ids=(box,) if box else (),
+                                             tags=(tag,) if tag else ())
+                wanted = [i for i, s, b, tags in rows
+                          if status in (None, s) and box in (None, b) and (tag is None or tag in tags)]
+                assert _paged(runtime, tenant.id, where, limit=3) == wanted, where
+
+
+def _paged(rt: Runtime, tenant_id: uuid.UUID, where: queries.TicketFilter, *, limit: int) -> list[uuid.UUID]:
+    found: list[uuid.UUID] = []
+    after = None
+    while True:
+        with tenant_scope(rt.factory, tenant_id) as session:
+            page = queries.list_tickets(session=session, where=where, after=after, limit=limit)
+            found += [t.id for t in page]
+            if len(page) < limit:
+                return found
+            after = (page[-1].created_at, page[-1].id)
+
+
+def _inbox(rt: Runtime, tenant_id: uuid.UUID) -> uuid.UUID:
+    with system_scope(rt.factory) as session:
+        return create_inbox(session=session, tenant_id=tenant_id, address=f"second-{uuid.uuid4().hex[:8]}@x.test").id
+
+
+def _bulk_tickets(owner_url: str, *, tenant_id: uuid.UUID, inbox_id: uuid.UUID, n: int,
+                  body: str = "about word{n}", start: int = 0) -> None:
+    """`n` tickets with one message each (`body`, {n} the ticket number), inserted and analysed by the owner.
+    Statuses, tags and creation times vary with the number, some created in the same instant (ties on id)."""
     engine = create_engine(owner_url)
     with engine.begin() as conn:
         conn.execute(text("""
             INSERT INTO tickets (id, tenant_id, number, inbox_id, subject, status, priority, channel, reply_token,
                                  tags, created_at, updated_at)
-            SELECT gen_random_uuid(), CAST(:t AS uuid), 1000 + g, :i, 'Bulk ' || g, 'open', 'normal', 'email',
-                   md5(CAST(:t AS text) || '-' || g), '{}', now(), now()
-            FROM generate_series(1, :n) g"""), {"t": str(tenant_id), "i": inbox_id, "n": n})
+            SELECT gen_random_uuid(), CAST(:t AS uuid), 1000 + :start + g, :i, 'Bulk ' || g,
+                   (ARRAY['new','open','pending'])[1 + g % 3], 'normal', 'email',
+                   md5(CAST(:t AS text) || '-' || (:start + g)), ARRAY['tag' || (g % 4), 'all'],
+                   now() - (g / 2) * interval '1 minute', now()
+            FROM generate_series(1, :n) g"""), {"t": str(tenant_id), "i": inbox_id, "n": n, "start": start})
         conn.execute(text("""
             INSERT INTO messages (id, tenant_id, ticket_id, direction, source, body_text, "references", flags,
                                   delivery_state, created_at)
-            SELECT gen_random_uuid(), t.tenant_id, t.id, 'inbound', 'email', 'about word' || t.number, '{}', '{}',
-                   'n/a', t.created_at
-            FROM tickets t WHERE t.tenant_id = CAST(:t AS uuid) AND t.number > 1000"""), {"t": str(tenant_id)})
+            SELECT gen_random_uuid(), t.tenant_id, t.id, 'inbound', 'email', replace(:body, '{n}', t.number::text),
+                   '{}', '{}', 'n/a', t.created_at
+            FROM tickets t WHERE t.tenant_id = CAST(:t AS uuid) AND t.inbox_id = :i AND t.number > 1000 + :start"""),
+            {"t": str(tenant_id), "i": inbox_id, "body": body, "start": start})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE tickets"))
         conn.execute(text("ANALYZE messages"))
