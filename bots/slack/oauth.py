@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 STATE_COOKIE = "threadline_slack_oauth_state"
 # The bot scopes of manifest.yaml (a test keeps the two equal; the manifest is not shipped).
-BOT_SCOPES = ("chat:write", "channels:history", "groups:history", "reactions:write", "users:read",
+BOT_SCOPES = ("chat:write", "files:read", "channels:history", "groups:history", "reactions:write", "users:read",
               "users:read.email", "channels:read", "groups:read", "usergroups:read", "commands")
 
 

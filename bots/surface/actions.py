@@ -8,7 +8,7 @@ adapter renders. Errors a person should see are `UserError`s; adapters show thei
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,10 @@ from bots.surface.agents import acting_agent, actor, record
 from bots.surface.deps import SurfaceDeps, SurfaceUser
 from bots.surface.intents import Command, CommandKind, ThreadIntent, classify_thread_text, help_text
 from bots.surface.vocabulary import Vocabulary
+from core.attachments.files import FileTooLarge, SharedFile, size_refusal
 from core.db.session import system_scope, tenant_scope
 from core.errors import InvalidInput, NotFound
-from core.jobs.outbox import record_events
+from core.jobs.outbox import enqueue, record_events
 from core.surfaces.models import PostKind, SeenEvent, SurfacePost
 from core.tenancy.models import Inbox
 from core.tickets import replies, service
@@ -142,10 +143,15 @@ def commit_events(deps: SurfaceDeps, session: Session, events: list[DomainEvent]
 
 
 def handle_thread_message(
-    deps: SurfaceDeps, *, ref: TicketRef, user: SurfaceUser, channel: str, ts: str, text: str
+    deps: SurfaceDeps, *, ref: TicketRef, user: SurfaceUser, channel: str, ts: str, text: str,
+    files: Sequence[SharedFile] = (), files_job: str | None = None,
 ) -> ThreadOutcome:
     """An agent wrote in a ticket thread: a note, a public reply after the undo window, or
-    (explicit mode) internal text. The same channel+ts twice is one message."""
+    (explicit mode) internal text. The same channel+ts twice is one message.
+
+    `files` shared with a public reply go with it: refused at once when they are declared over the
+    limits (nothing is stored), else the reply is stored undelivered and `files_job` fetches them,
+    attaches them and only then schedules the delivery (the same undo window)."""
     dedupe = f"{user.surface}:{channel}:{ts}"
     with tenant_scope(deps.factory, ref.tenant_id) as session:
         if session.execute(
@@ -156,16 +162,28 @@ def handle_thread_message(
         inbox = session.get(Inbox, ticket.inbox_id)
         assert inbox is not None
         meaning = classify_thread_text(text, reply_mode=inbox.reply_mode)
-        if not meaning.text:
+        if not meaning.text and not files:
             return ThreadOutcome(None, None)
         agent = acting_agent(session, ref.tenant_id, user)
         who = actor(agent)
         source = SURFACE_CHANNEL[user.surface]
         if meaning.intent is ThreadIntent.PUBLIC_REPLY:
+            fetch = bool(files) and files_job is not None
+            refusal = size_refusal([(f.name, f.size) for f in files], per_file=deps.settings.attachment_max_file_bytes,
+                                   per_reply=deps.settings.attachment_max_reply_bytes) if fetch else None
+            if refusal is not None:
+                raise FileTooLarge(refusal)
             out = replies.send_public_reply(
                 session=session, registry=deps.registry, ticket=ticket, text=meaning.text, actor=who,
                 author_agent_id=agent.id, source=source, delay_seconds=deps.settings.undo_seconds, dedupe_key=dedupe,
+                deliver=not fetch,
             )
+            if fetch:
+                assert files_job is not None
+                session.flush()
+                enqueue(session=session, tenant_id=ref.tenant_id, job=files_job, ticket_id=ticket.id, payload={
+                    "message_id": str(out.value.id), "channel": channel, "ts": ts, "user": user.user_id,
+                    "files": [{"id": f.ref, "name": f.name, "size": f.size} for f in files]})
             delay = deps.settings.undo_seconds
         else:
             out = service.append_message(

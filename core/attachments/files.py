@@ -29,6 +29,15 @@ class StoredFile:
     content_id: str | None = None
 
 
+@dataclass(frozen=True)
+class SharedFile:
+    """A file an agent shared on a surface (Slack), known by the surface's id; fetched later by a job."""
+
+    ref: str  # the surface's file id
+    name: str
+    size: int  # as the surface declared it (0: unknown until fetched)
+
+
 class FileTooLarge(InvalidInput):
     """A file (or the files together) over the reply's limits: told to the agent, nothing sent."""
 

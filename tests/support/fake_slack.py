@@ -6,6 +6,11 @@ chat.update, views.*) or a form body (the rest; ``blocks``/``attachments``/``vie
 JSON strings and are decoded back). Errors are HTTP 200 ``{"ok": false, "error": ...}`` as in Slack,
 except rate limits (HTTP 429 + ``Retry-After``). Any channel id is accepted, and reactions/permalinks
 work on messages the fake never saw (user messages from events); update/delete need a posted message.
+
+Files: ``add_file`` stores a file a person shared and returns its Slack file object (what a
+``file_share`` event carries); ``files.info`` answers it, and its ``url_private_download`` serves the
+bytes only with a valid ``Authorization: Bearer`` token. Without one Slack answers its HTML sign-in
+page with status 200 (not 401), and so does the fake. Downloads are recorded as method "files.download".
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 TEAM_ID = "T0TEAM"
 APP_ID = "A0APP"
 TEAM_DOMAIN = "threadline-test"
+FILES_PATH = "/files-pri/"
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "user_auth_blocks")
 
 T = TypeVar("T")
@@ -79,6 +86,8 @@ class FakeSlack:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._clock = 1_700_000_000_000_000  # microseconds; ts values are derived from it
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> Slack file object (files.info)
+        self._file_bytes: dict[str, bytes] = {}
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -93,11 +102,56 @@ class FakeSlack:
             "conversations.members": self._conversations_members,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
+            "files.info": self._files_info,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
         }
         self.reset()
+
+    # ------------------------------------------------------------------ files
+
+    def add_file(self, name: str, content: bytes, *, mimetype: str = "application/octet-stream",
+                 user: str = "U0AGENT", size: int | None = None) -> dict[str, Any]:
+        """A file a person shared; its Slack file object (``size`` may be declared falsely, as a test wants)."""
+        with self._lock:
+            file_id = f"F{len(self.files) + 1:08d}"
+            base = f"{self.base_url}{FILES_PATH}{TEAM_ID}-{file_id}"
+            quoted = quote(name, safe="")
+            info = {"id": file_id, "created": 1_700_000_000, "timestamp": 1_700_000_000, "name": name, "title": name,
+                    "mimetype": mimetype, "filetype": name.rpartition(".")[2] or "binary", "user": user,
+                    "size": len(content) if size is None else size, "mode": "hosted", "is_external": False,
+                    "url_private": f"{base}/{quoted}", "url_private_download": f"{base}/download/{quoted}",
+                    "permalink": f"https://{TEAM_DOMAIN}.slack.com/files/{user}/{file_id}/{quoted}"}
+            self.files[file_id] = info
+            self._file_bytes[file_id] = content
+            return copy.deepcopy(info)
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._require(args, file="file_not_found")
+        info = self.files.get(str(args["file"]))
+        if info is None:
+            raise SlackError("file_not_found")
+        return {"file": copy.deepcopy(info), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    def _download(self, req: _RequestHandler, path: str, token: str) -> None:
+        file_id = path[len(FILES_PATH):].split("/", 1)[0].rpartition("-")[2]
+        with self._lock:
+            authorised = token in self.tokens
+            data = self._file_bytes.get(file_id)
+            answer = {"ok": authorised and data is not None}
+            self.calls.append(SlackCall("files.download", {"file": file_id, "path": path}, token, time.time(), answer))
+            mimetype = self.files[file_id]["mimetype"] if data is not None else "text/html"
+        if data is None:
+            req.send_error(404)
+            return
+        body, ctype = (data, mimetype) if authorised else (SIGN_IN_PAGE, "text/html; charset=utf-8")
+        req.send_response(200)
+        req.send_header("Content-Type", ctype)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -222,6 +276,9 @@ class FakeSlack:
         auth = req.headers.get("Authorization", "")
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else str(args.pop("token", ""))
 
+        if url.path.startswith(FILES_PATH):
+            self._download(req, url.path, token)
+            return
         if url.path.startswith("/response/"):  # a response_url (bolt's respond())
             method = "response_url"
         elif url.path.startswith("/api/"):
@@ -381,6 +438,18 @@ class FakeSlack:
             if not with_meta:
                 m.pop("metadata", None)
         return {"messages": found, "has_more": False}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of the channel's top-level messages, newest first; `metadata` only with
+        include_all_metadata, as in Slack."""
+        self._require(args, channel="channel_not_found")
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [self._public(m) for m in reversed(self.messages(str(args["channel"])))
+                 if m["thread_ts"] in (None, m["ts"])]
+        for m in found:
+            if not with_meta:
+                m.pop("metadata", None)
+        return {"messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         """One page (no cursor): the channel's configured members, else everyone the fake knows."""

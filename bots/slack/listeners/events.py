@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bots.slack import blocks
+from bots.slack import blocks, files
 from bots.slack.access import allowed_user
 from bots.slack.ids import SURFACE, Reaction
 from bots.slack.runtime import SlackDeps
@@ -59,7 +59,8 @@ def _new(event: dict[str, Any], deps: SlackDeps) -> None:
     try:
         user = allowed_user(deps, tenant_id=ref.tenant_id, channel=channel, user_id=event["user"])
         outcome = actions.handle_thread_message(deps.surface, ref=ref, user=user, channel=channel, ts=ts,
-                                                text=event.get("text", ""))
+                                                text=event.get("text", ""), files=files.shared_files(event),
+                                                files_job=files.FETCH_JOB)
     except Exception as exc:  # Slack has been acked: unless we tell the agent, the reply is lost
         _report_failure(event, deps, exc)
         return
