@@ -6,6 +6,7 @@ never write card JSON. Buttons are `Action.Execute` (answered synchronously with
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bots.surface import held_views as views_held
@@ -14,7 +15,14 @@ from bots.teams.ids import CARD_CONTENT_TYPE, Input, Verb
 from core.tickets.models import Priority
 
 Card = dict[str, Any]
+ORIGINAL_CHUNK = 4_000  # characters per TextBlock in the original's dialog
+ORIGINAL_MAX = 20_000  # escaped and JSON-encoded (at worst 3 bytes a character): under Teams' ~80 KB
 MAX_LISTED_FILES = 20  # a mail with hundreds of attachments must not push a post past Teams' 80 KB
+
+# CommonMark's markup characters (and `{`: Teams' {{DATE(...)}} functions, `&`: entities).
+_MARKUP = frozenset("\\`*_~#>[]()|!+-={}<&")
+_INDENT = re.compile(r"(?m)^[ \t]+")
+_ORDERED = re.compile(r"(?m)^(\u00a0*[0-9]{1,9})([.)])")
 
 _LABEL = {
     views.CardAction.ASSIGN_ME: "Assign to me",
@@ -29,9 +37,14 @@ _VERB = {
 
 
 def outside(value: str) -> str:
-    """Text from outside (customers, senders): a markdown link can no longer hide its target behind
-    other words (`[your bank](https://evil)`); a zero-width space breaks the `](` that makes it."""
-    return value.replace("](", "]\u200b(")
+    """Text from outside (customers, senders) shown as itself: Teams renders markdown in card text,
+    so every character that could start markup is backslash-escaped (a link can no longer hide
+    its target behind other words, `**`/`#`/`>`/lists/code do nothing), ordered-list digits and
+    leading indentation (which would make a code block) are neutralised. Linear in the length."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = "".join("\\" + ch if ch in _MARKUP else ch for ch in value)
+    value = _INDENT.sub(lambda m: "\u00a0" * len(m.group()), value)
+    return _ORDERED.sub(r"\1\\\2", value)
 
 
 def text(value: str, *, weight: str | None = None, size: str | None = None, subtle: bool = False) -> Card:
@@ -125,7 +138,30 @@ def post_card(p: views.ThreadPost) -> Card:
         files.append(f"and {len(p.attachments) - MAX_LISTED_FILES} more")
     if files:
         body.append(text(outside("📎 " + ", ".join(files)), subtle=True))
+    if p.truncated:
+        return card(body, [view_original_button(str(p.message_id))])
     return card(body)
+
+
+def view_original_button(message_id: str) -> Card:
+    """Opens a dialog (`task/fetch`, Teams' modal) with the whole message as received."""
+    return {"type": "Action.Submit", "title": "View the full original",
+            "data": {"msteams": {"type": "task/fetch"}, "verb": Verb.VIEW_ORIGINAL.value, "message_id": message_id}}
+
+
+def original_dialog(*, title: str, text: str) -> dict[str, Any]:
+    """The `task/fetch` answer: a dialog card with the message, split in blocks under Teams' limits."""
+    chunks = [text[i:i + ORIGINAL_CHUNK] for i in range(0, min(len(text), ORIGINAL_MAX), ORIGINAL_CHUNK)] or [""]
+    body = [_plain(chunk) for chunk in chunks]
+    if len(text) > ORIGINAL_MAX:
+        body.append(_plain("(the rest is in the ticket: it is longer than a Teams dialog holds)"))
+    return {"task": {"type": "continue", "value": {
+        "title": outside(title[:200]), "width": "large", "height": "large",
+        "card": {"contentType": CARD_CONTENT_TYPE, "content": card(body)}}}}
+
+
+def _plain(value: str) -> Card:
+    return text(outside(value))
 
 
 def post_summary(p: views.ThreadPost) -> str:  # plain text (notifications): no markdown to defuse
@@ -140,8 +176,13 @@ def notice_card(n: views.ReplyNotice) -> Card:
     return card([text(n.headline)], actions)
 
 
-def failure_card(line: str) -> Card:
-    return card([text(f"❌ {line}", weight="Bolder")])
+def failure_card(line: str, *, retry_job: int | None = None) -> Card:
+    """A line the agent must see; with a Retry button when their message failed for a reason
+    other than a refusal (the stored activity is handled again)."""
+    if retry_job is None:
+        return card([text(line, weight="Bolder")])
+    return card([text(line, weight="Bolder"), text("Retry, or write it again.", subtle=True)],
+                [execute("Retry", Verb.RETRY_REPLY, {"job": str(retry_job)})])
 
 
 # ---- the knowledge bot's draft ----

@@ -1,7 +1,8 @@
 """POST /teams/messages on the API server: the Bot Framework's one endpoint for this bot.
 
-Every request's JWT is verified first (401 and nothing reaches the core when it fails). Blocking
-work runs in threads so a slow database never blocks the event loop.
+Every request's JWT is verified first (401 and nothing reaches the core when it fails). An
+accepted activity is stored with its job before the 200 (bots/teams/inbound.py), so nothing
+answered is lost. Blocking work runs in threads so a slow database never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import BackgroundTasks, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -32,7 +33,7 @@ def mount_teams(app: Any, settings: Settings) -> None:
     runtime = app.state.runtime
     bot = build_teams_bot(SurfaceDeps(settings, runtime.factory, runtime.registry))
 
-    async def messages(req: Request, background: BackgroundTasks) -> Response:
+    async def messages(req: Request) -> Response:
         body = await req.body()
         if len(body) > MAX_BODY_BYTES:
             return Response(status_code=413)
@@ -55,9 +56,8 @@ def mount_teams(app: Any, settings: Settings) -> None:
         except ValidationError:
             return Response(status_code=400)
         if incoming.type == "invoke":
-            return JSONResponse(await asyncio.to_thread(bot.invoke, incoming))
-        if await asyncio.to_thread(bot.wants, incoming):
-            background.add_task(bot.handle, incoming)  # runs after the answer is sent
+            return JSONResponse(await asyncio.to_thread(bot.invoke, incoming, payload))
+        await asyncio.to_thread(bot.accept, incoming, payload)  # committed before the answer
         return Response(status_code=200)
 
     app.add_api_route("/teams/messages", messages, methods=["POST"], include_in_schema=False)

@@ -18,6 +18,8 @@ class Verb(StrEnum):
     DISCARD_DRAFT = "tl_discard_draft"
     REGENERATE_DRAFT = "tl_regenerate_draft"
     RELEASE_HELD = "tl_release_held"
+    RETRY_REPLY = "tl_retry_reply"  # a failed message's stored activity, handled again
+    VIEW_ORIGINAL = "tl_view_original"  # Action.Submit opening a task/fetch dialog
 
 
 class Input(StrEnum):

@@ -9,8 +9,11 @@ from core.tickets.events import EventKind
 
 
 def register_teams(registry: Registry) -> None:
-    from bots.teams import draft_tasks, held, tasks
+    from bots.teams import app, draft_tasks, held, inbound, tasks
     from bots.teams.http import mount_teams
+
+    registry.add_job(inbound.ACTIVITY_JOB, app.activity_job, queue="teams")
+    registry.add_job(inbound.INVOKE_JOB, app.invoke_job, queue="teams")
 
     registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="teams")
     registry.add_job(tasks.CARD_JOB, tasks.update_card, queue="teams")

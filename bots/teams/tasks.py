@@ -224,6 +224,6 @@ def _post_failure_once(ctx: JobContext, *, key: str, service_url: str, thread: s
         if effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id) is not None:
             return  # said once already (or being said): a failure line is not worth a duplicate
     activity_id = connector_for(ctx.settings).send(
-        service_url, conversation_id=thread, activity=cards.message(cards.failure_card(line), summary=line))
+        service_url, conversation_id=thread, activity=cards.message(cards.failure_card(f"❌ {line}"), summary=line))
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         effects.complete(session, key=key, result={"id": activity_id})

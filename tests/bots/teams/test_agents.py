@@ -18,6 +18,7 @@ def test_an_agent_known_by_email_gets_the_teams_id_on_first_use(teams_world: Tea
     deliver(teams_world.runtime, mail(message_id="<cust1@customer.test>"))
     drain_jobs(teams_world.runtime)
     teams_world.agent_says("note: same person, other surface", thread=teams_world.thread_id())
+    drain_jobs(teams_world.runtime)
     with system_scope(teams_world.runtime.factory) as session:
         agents = [(a.name, a.slack_user_id, a.teams_user_id) for a in session.execute(select(Agent)).scalars()]
     assert agents == [("Ann (Slack)", "U0ANN", AGENT_AAD)]

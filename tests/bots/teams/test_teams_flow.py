@@ -79,8 +79,8 @@ def test_undo_inside_the_window_sends_nothing(teams_world: TeamsWorld) -> None:
     teams_world.runtime.settings.undo_seconds = 30
     thread = _customer_writes(teams_world)
     teams_world.agent_says("Sent too early", thread=thread)
-    (reply,) = _messages(teams_world, Direction.OUTBOUND)
     drain_jobs(teams_world.runtime)  # posts the "Email to … in 30 s" notice; the mail is not due yet
+    (reply,) = _messages(teams_world, Direction.OUTBOUND)
     assert "Email to bob@customer.test in" in _texts(teams_world, thread)[-1]
     answer = teams_world.click("tl_undo", {"message_id": str(reply.id)}, thread=thread)
     assert "Not sent (undone)" in json.dumps(answer["value"])
@@ -178,6 +178,7 @@ def test_commands_to_the_bot_in_the_channel_are_answered_in_that_thread(teams_wo
     for text in ("assign 1 me", "mine"):
         post_id = str(next(teams_world._ids))
         teams_world.agent_says(text, thread=f"{CHANNEL};messageid={post_id}", activity_id=post_id, mention=True)
+        drain_jobs(teams_world.runtime)
         answers.append(teams_world.fake.thread(f"{CHANNEL};messageid={post_id}")[-1]["text"])
     assert answers[0] == "Ticket #1 assigned to Ann Agent."
     assert answers[1].startswith("#1 [new]")
@@ -186,4 +187,5 @@ def test_commands_to_the_bot_in_the_channel_are_answered_in_that_thread(teams_wo
 def test_channel_chatter_without_a_mention_gets_no_answer(teams_world: TeamsWorld) -> None:
     _customer_writes(teams_world)
     teams_world.agent_says("lunch?", thread=f"{CHANNEL};messageid=1899", activity_id="1899")
+    drain_jobs(teams_world.runtime)
     assert teams_world.fake.thread(f"{CHANNEL};messageid=1899") == []
