@@ -87,6 +87,7 @@ class TeamsSurface:
     def agent_says(self, text: str, *, thread: str, message: int, delivery: str | None = None) -> None:
         # Teams re-sends an activity under the same id: `delivery` has no other meaning there.
         assert self.w.agent_says(text, thread=thread, activity_id=f"18000001{message:05d}", mention=True) == 200
+        drain_jobs(self.runtime, only={"teams.activity"})  # a worker runs the stored activity
 
     def click(self, verb: str, value: uuid.UUID, *, thread: str) -> None:
         key = "message_id" if verb in ("tl_undo", "tl_make_internal") else "draft_id"
