@@ -4,17 +4,24 @@ Two relays may run at once (one per worker process): FOR UPDATE SKIP LOCKED give
 disjoint batch. If Redis is down the rows stay pending and drain when it returns. A row handed
 to Redis is leased to the queue (`ENQUEUE_LEASE`); if Redis loses the message, the scheduler
 sends it again once that lease has expired (`requeue_expired`), never because a row is old.
+
+Idle, the relay does not poll fast: it LISTENs on `OUTBOX_CHANNEL` (core.jobs.outbox.enqueue
+NOTIFYs it in the inserting transaction, so the wake-up comes at commit) and otherwise waits
+until the next delayed row is due, or at most `fallback_poll` seconds for rows that became
+pending without a notification (the scheduler's requeue, `jobs retry`, a lost listener).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
@@ -25,11 +32,16 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[OutboxRow], None]
 
+OUTBOX_CHANNEL = "threadline_outbox"
+FALLBACK_POLL_SECONDS = 2.0
+_STOP_SLICE = 0.5  # longest wait between looks at `stop` while listening
+
 
 @dataclass(frozen=True)
 class RelayPass:
     sent: int
     error: str | None = None
+    next_due: float | None = None  # seconds until the earliest delayed pending row (when the batch was not full)
 
 
 def relay_once(
@@ -55,10 +67,16 @@ def relay_once(
                 log.warning("outbox relay could not enqueue", extra={"error": f"{type(exc).__name__}: {exc}"})
                 return RelayPass(sent, f"{type(exc).__name__}: {exc}")
             row.status = OutboxStatus.ENQUEUED
-            row.enqueued_at = datetime.now(timezone.utc)
+            row.enqueued_at = datetime.now(UTC)
             row.lease_until = row.enqueued_at + lease
             sent += 1
-        return RelayPass(sent)
+        if len(rows) == batch:
+            return RelayPass(sent)
+        due = session.execute(
+            select(func.extract("epoch", func.min(OutboxRow.available_at) - func.now()))
+            .where(OutboxRow.status == OutboxStatus.PENDING)
+        ).scalar_one_or_none()
+        return RelayPass(sent, next_due=None if due is None else max(0.0, float(due)))
 
 
 def requeue_expired(*, factory: sessionmaker[Session]) -> int:
@@ -79,21 +97,86 @@ def requeue_expired(*, factory: sessionmaker[Session]) -> int:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+class Listener:
+    """A dedicated autocommit connection LISTENing on the outbox channel; waits end early on a NOTIFY.
+
+    Any failure (database restarted, connection lost) closes it; the next wait reconnects, and in
+    between the relay falls back to plain sleeping, so a dead listener only costs latency.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            raw = self._engine.raw_connection()
+            conn: Any = raw.driver_connection
+            raw.detach()  # ours for good: not returned to the pool with a LISTEN on it
+            conn.autocommit = True
+            conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+            self._conn = conn
+        return self._conn
+
+    def wait(self, seconds: float, stop: threading.Event) -> bool:
+        """Until a notification (True), `seconds` passed or `stop` is set (False)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                conn = self._connect()
+                for _ in conn.notifies(timeout=min(left, _STOP_SLICE), stop_after=1):
+                    return True
+            except Exception as exc:  # database gone: sleep the rest, reconnect next time
+                log.debug("outbox listener lost", extra={"error": f"{type(exc).__name__}: {exc}"})
+                self.close()
+                stop.wait(max(0.0, deadline - time.monotonic()))
+                return False
+        return False
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                pass
+
+
 def run_relay(
-    *, factory: sessionmaker[Session], send: Send, stop: threading.Event, idle_sleep: float = 0.05
+    *, factory: sessionmaker[Session], send: Send, stop: threading.Event, fallback_poll: float = FALLBACK_POLL_SECONDS,
+    listen: bool = True,
 ) -> None:
-    """Loop until `stop` is set; back off (up to 5 s) while the queue is unreachable."""
-    backoff = idle_sleep
-    while not stop.is_set():
-        try:
-            result = relay_once(factory=factory, send=send)
-        except Exception as exc:  # database down: wait and try again, never die
-            log.warning("outbox relay pass failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-            result = RelayPass(0, str(exc))
-        if result.error:
-            backoff = min(backoff * 2 if backoff > idle_sleep else 0.25, 5.0)
-            stop.wait(backoff)
-            continue
-        backoff = idle_sleep
-        if result.sent == 0:
-            stop.wait(idle_sleep)
+    """Loop until `stop` is set; back off (up to 5 s) while the queue is unreachable.
+
+    Idle it sleeps until a NOTIFY, the next delayed row's time, or `fallback_poll` seconds;
+    `listen=False` sleeps without LISTEN (then `fallback_poll` is the latency)."""
+    engine = factory.kw["bind"]
+    listener = Listener(engine) if listen and engine is not None else None
+    backoff = 0.0
+    try:
+        while not stop.is_set():
+            try:
+                result = relay_once(factory=factory, send=send)
+            except Exception as exc:  # database down: wait and try again, never die
+                log.warning("outbox relay pass failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                result = RelayPass(0, str(exc))
+            if result.error:
+                backoff = min(backoff * 2 if backoff else 0.25, 5.0)
+                stop.wait(backoff)
+                continue
+            backoff = 0.0
+            if result.sent and result.next_due is None:
+                continue  # a full batch: there may be more
+            wait = fallback_poll if result.next_due is None else min(fallback_poll, result.next_due)
+            if wait <= 0:
+                continue
+            if listener is not None:
+                listener.wait(wait, stop)
+            else:
+                stop.wait(wait)
+    finally:
+        if listener is not None:
+            listener.close()
