@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.jobs.models import OutboxRow, OutboxStatus
+from core.jobs.relay import OUTBOX_CHANNEL
 from core.registry import Registry
 from core.tickets.events import DomainEvent
 
@@ -25,7 +27,7 @@ def record_events(*, session: Session, registry: Registry, events: Iterable[Doma
                     tenant_id=event.tenant_id,
                     job=job,
                     payload={"event": event.kind, "ticket_id": str(event.ticket_id) if event.ticket_id else None,
-                             "at": datetime.now(timezone.utc).isoformat(), **event.data},
+                             "at": datetime.now(UTC).isoformat(), **event.data},
                     ticket_id=event.ticket_id,
                 )
             )
@@ -44,6 +46,10 @@ def enqueue(
     """Ask for a job to run after this transaction commits (optionally not before a delay)."""
     row = OutboxRow(tenant_id=tenant_id, job=job, payload=payload, status=OutboxStatus.PENDING, ticket_id=ticket_id)
     if delay_seconds:
-        row.available_at = datetime.now(timezone.utc) + timedelta(seconds=delay_seconds)
+        row.available_at = datetime.now(UTC) + timedelta(seconds=delay_seconds)
     session.add(row)
+    # Wakes the idle relay when this transaction commits (Postgres drops it on rollback); no
+    # autoflush, so the caller's pending objects are flushed when they would have been anyway.
+    with session.no_autoflush:
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
     return row
