@@ -1,10 +1,11 @@
 """What an idle install costs: `threadline up` on a fresh data directory, no mail, no clicks.
 
-Measures, after a warm-up, over --seconds: growth of the embedded Redis append-only file
-(bytes per minute), Redis write commands per second (zadd = dramatiq's heartbeats), and the CPU
-share of the worker process (user + system time / wall time, 100 % = one core).
+Measures, after a warm-up, over --seconds: growth of the embedded Redis files (append-only file
+if any, and the RDB snapshot; bytes per minute), Redis commands per second (all, and the writes:
+zadd = dramatiq's heartbeats), and the CPU share of the worker process (user + system time / wall
+time, 100 % = one core).
 
-Run: .venv/bin/python bench/idle_cost.py [--seconds 60] [--warmup 15]
+Run: .venv/bin/python bench/idle_cost.py [--seconds 600] [--warmup 15]
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from tests.support.servers import free_port  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _aof_bytes(data_dir: Path) -> int:
-    """appendonly.aof (Redis < 7) or the files of appendonlydir/ (Redis 7's multi-part AOF)."""
-    return sum(f.stat().st_size for f in data_dir.glob("appendonly*") if f.is_file()) + sum(
-        f.stat().st_size for f in data_dir.glob("appendonlydir/*"))
+def _redis_file_bytes(data_dir: Path) -> int:
+    """appendonly.aof (Redis < 7), appendonlydir/ (Redis 7's multi-part AOF) and the RDB snapshot."""
+    files = [*data_dir.glob("appendonly*"), *data_dir.glob("appendonlydir/*"), *data_dir.glob("*.rdb")]
+    return sum(f.stat().st_size for f in files if f.is_file())
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -53,7 +54,7 @@ def _commands(client: redis.Redis) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seconds", type=float, default=60, help="how long to measure (e.g. 600)")
     parser.add_argument("--warmup", type=float, default=15)
     opts = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tlidle", dir="/tmp"))
@@ -74,14 +75,15 @@ def main() -> None:
         time.sleep(opts.warmup)
         worker = _child_pid(up.pid, "worker")
         client = redis.Redis(unix_socket_path=str(data_dir / "redis.sock"))
-        size0, cpu0, cmd0, t0 = _aof_bytes(data_dir), _cpu_seconds(worker), _commands(client), time.monotonic()
+        size0, cpu0, cmd0, t0 = _redis_file_bytes(data_dir), _cpu_seconds(worker), _commands(client), time.monotonic()
         time.sleep(opts.seconds)
-        size1, cpu1, cmd1, t1 = _aof_bytes(data_dir), _cpu_seconds(worker), _commands(client), time.monotonic()
+        size1, cpu1, cmd1, t1 = _redis_file_bytes(data_dir), _cpu_seconds(worker), _commands(client), time.monotonic()
         wall = t1 - t0
         writes = {k: (v - cmd0.get(k, 0)) / wall for k, v in cmd1.items() if k in {"zadd", "evalsha", "eval"}}
-        print(f"idle for {wall:.0f} s: AOF {size0} -> {size1} bytes, {(size1 - size0) / wall * 60 / 1024:.1f} KiB/min; "
-              f"worker CPU {(cpu1 - cpu0) / wall * 100:.1f} %; Redis calls/s "
-              + ", ".join(f"{k} {v:.1f}" for k, v in sorted(writes.items())))
+        calls = (sum(cmd1.values()) - sum(cmd0.values())) / wall
+        print(f"idle for {wall:.0f} s: Redis files {size0} -> {size1} bytes, "
+              f"{(size1 - size0) / wall * 60 / 1024:.1f} KiB/min; worker CPU {(cpu1 - cpu0) / wall * 100:.1f} %; "
+              f"Redis calls/s {calls:.1f} (" + ", ".join(f"{k} {v:.1f}" for k, v in sorted(writes.items())) + ")")
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=30)
