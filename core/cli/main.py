@@ -15,6 +15,7 @@ from core.cli import admin as admin_cmd
 from core.cli import contacts as contacts_cmd
 from core.cli import doctor as doctor_cmd
 from core.cli import up as up_cmd
+from core.cli import webhooks as webhooks_cmd
 from core.cli.context import command_infra, command_runtime, fail, migrate_as_owner
 from core.cli.table import format_table
 from core.cli.tenant import tenant_from_option
@@ -194,6 +195,7 @@ def build_cli(registry: Registry) -> typer.Typer:
         register(app)
     admin_cmd.register(app, registry)  # after plugins: `inbox set` joins their `inbox` group
     contacts_cmd.register(app, registry)
+    webhooks_cmd.register(app, registry)
     return app
 
 
