@@ -1,4 +1,4 @@
-"""`threadline keys|agents|inbox set`: the admin services from a shell, as real processes."""
+"""`threadline keys|agents|inbox set|webhooks`: the admin services from a shell, as real processes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from core.db.session import tenant_scope
 from core.runtime import Runtime
+from core.webhooks import service
 from tests.admin_api.conftest import make_key
 from tests.conftest import make_tenant
 
@@ -58,3 +61,32 @@ def test_agents_and_inbox_settings_from_the_shell_are_audited(runtime: Runtime, 
         "explicit", True, "Thanks, we are on it.")
     audit = api.get("/api/v1/audit?actor=cli:", headers=make_key(runtime, tenant.id)).json()["items"]
     assert [e["action"] for e in audit] == ["inbox.updated", "agent.deactivated", "agent.updated", "agent.created"]
+
+
+def test_webhooks_create_list_deliveries_disable_from_the_shell(runtime: Runtime, api: TestClient) -> None:
+    """The same service as the API: a private URL is refused (exit 2), the secret is printed once, the
+    list and the delivery log are tables with headers, disable shows in the API and the audit log."""
+    tenant, _ = make_tenant(runtime)
+    headers = make_key(runtime, tenant.id)
+    refused = _cli(runtime, "webhooks", "create", "http://127.0.0.1:9/hook", "--event", "ticket.opened")
+    created = json.loads(_cli(runtime, "webhooks", "create", "https://hooks.example.com/tl", "--event",
+                              "ticket.opened", "--event", "message.appended", "--json").stdout)
+    sub_id = uuid.UUID(created["id"])
+    with tenant_scope(runtime.factory, tenant.id) as session:
+        sub = service.get_subscription(session=session, tenant_id=tenant.id, subscription_id=sub_id, lock=True)
+        service.record_attempt(session=session, sub=sub, event_id="evt-1", event_kind="ticket.opened", attempt=1,
+                               result=service.AttemptResult(False, 500, 12, "HTTP 500", retry=True))
+    listed = _cli(runtime, "webhooks", "list")
+    log = _cli(runtime, "webhooks", "deliveries", str(sub_id))
+    disabled = _cli(runtime, "webhooks", "disable", str(sub_id))
+    unknown = _cli(runtime, "webhooks", "deliveries", str(uuid.uuid4()))
+    assert (refused.returncode, disabled.returncode, unknown.returncode) == (2, 0, 1)
+    assert created["events"] == ["message.appended", "ticket.opened"] and len(created["secret"]) > 20
+    assert listed.stdout.split()[:6] == ["ID", "URL", "EVENTS", "STATE", "FAILURES", "CREATED"]
+    assert f"{sub_id}  https://hooks.example.com/tl  message.appended,ticket.opened  active  1" in listed.stdout
+    assert created["secret"] not in listed.stdout + log.stdout
+    assert log.stdout.splitlines()[0].split()[:4] == ["TIME", "EVENT", "EVENT", "ID"]
+    assert "ticket.opened  evt-1     1        failed  500   12  HTTP 500" in log.stdout
+    assert api.get(f"/api/v1/webhooks/{sub_id}", headers=headers).json()["active"] is False
+    audit = api.get("/api/v1/audit?actor=cli:", headers=headers).json()["items"]
+    assert [e["action"] for e in audit] == ["webhook.updated", "webhook.created"]
