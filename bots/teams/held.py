@@ -17,6 +17,7 @@ from bots.surface.held_views import HeldDigestHeader, held_item
 from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
+from bots.teams.inbound import region_url
 from bots.teams.tasks import configured, in_flight
 from core.db.session import tenant_scope
 from core.errors import TemporaryFailure
@@ -57,8 +58,8 @@ def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
         if opened is not None and opened.state is not EffectState.DONE and in_flight(opened):
             raise TemporaryFailure("another attempt is opening today's held thread")  # rolls back our intent too
         thread = str(opened.result["conversation"]) if opened is not None and opened.state is EffectState.DONE else None
+        service_url = region_url(session, ctx.settings, channel)
     connector = connector_for(ctx.settings)
-    service_url = ctx.settings.teams_api_url
     leases.checkpoint()
     if thread is None:
         thread, _root = connector.create_thread(service_url, channel_id=channel, tenant_id=ctx.settings.teams_tenant_id,

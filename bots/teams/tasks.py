@@ -25,6 +25,7 @@ from bots.surface import render, views
 from bots.teams import cards
 from bots.teams.connector import connector_for
 from bots.teams.ids import SURFACE
+from bots.teams.inbound import region_url
 from core.db.session import tenant_scope
 from core.errors import OperatorError
 from core.jobs import effects
@@ -85,7 +86,7 @@ def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: st
         card = render.ticket_card(session, ticket)
         activity = cards.message(cards.ticket_card(card), summary=cards.card_text(card))
         return _Post(f"{SYNC_JOB}:{ticket.id}:card", activity, ticket.id, None, None,
-                     ctx.settings.teams_api_url, channel_id)
+                     region_url(session, ctx.settings, channel_id), channel_id)
     service_url = anchor.service_url or ctx.settings.teams_api_url
     missing = render.next_missing(session, ticket_id=ticket.id, surface=SURFACE, own=Channel.TEAMS)
     if missing is None:

@@ -4,6 +4,8 @@ Supported: the token endpoint (client credentials), create conversation (a new c
 send to conversation, reply to activity, update and delete activity, get a conversation member.
 Every connector call needs a bearer token the fake issued. `rate_limit_next` answers 429 with
 Retry-After a number of times. Threads are kept per conversation id `{channel};messageid={root}`.
+A service URL with one more path segment (`{service_url}emea/`) is served too, as a regional one;
+each call's path shows which was used.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class FakeTeams:
     @staticmethod
     def _route(method: str, path: str) -> tuple[str, str, str]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[1:3] == ["v3", "conversations"]:
+            parts = parts[1:]  # a regional service URL: {service url}/{region}/v3/...
         if parts[:2] != ["v3", "conversations"]:
             return "unknown", "", ""
         if len(parts) == 2:
