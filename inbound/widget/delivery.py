@@ -19,12 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.attachments import serving
+from core.blobs import BlobStore
 from core.db.session import tenant_scope
 from core.jobs.outbox import enqueue, record_events
 from core.registry import JobContext
 from core.tickets import replies, service
-from core.tickets.models import Channel, DeliveryState, Direction, Message, Ticket
+from core.tickets.models import Attachment, Channel, DeliveryState, Direction, Message, Ticket
 from inbound.email.outbound import COPY_JOB
+from inbound.ingest.widget_steps import WidgetFile
 from inbound.widget import fanout, presence
 from inbound.widget.models import WidgetAuthor, WidgetConversation, WidgetMessage
 from inbound.widget.service import append_transcript, lock_conversation
@@ -63,6 +66,7 @@ def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
             seq = done if done is not None else append_transcript(
                 session=session, conversation=conversation, author=WidgetAuthor.AGENT, text=message.body_text,
                 author_name=message.author_name, message_id=message.id,
+                files=_reply_files(session, message, BlobStore.from_settings(ctx.settings)),
             ).seq
             service.set_delivery_state(session=session, message=message, state=DeliveryState.SENT)
             hint = (conversation.id, seq)
@@ -73,6 +77,23 @@ def deliver_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
     url = _redis_url(ctx)
     if hint is not None and url is not None:
         fanout.publish(url, conversation_id=hint[0], seq=hint[1])
+
+
+def _reply_files(session: Session, message: Message, blobs: BlobStore) -> tuple[WidgetFile, ...]:
+    """The agent's files, for the visitor's signed download links (inbound/widget/downloads.py); the
+    type they are served with is sniffed from the bytes (markup as octet-stream), not the sender's claim."""
+    rows = session.execute(select(Attachment).where(Attachment.tenant_id == message.tenant_id,
+                                                    Attachment.message_id == message.id, Attachment.inline.is_(False))
+                           .order_by(Attachment.created_at, Attachment.id)).scalars()
+    files: list[WidgetFile] = []
+    for row in rows:
+        try:
+            with blobs.path(row.sha256).open("rb") as fh:
+                served = serving.sniff(fh.read(serving.SNIFF_BYTES)).split(";", 1)[0]
+        except FileNotFoundError:
+            continue  # erased since: the reply's text still goes
+        files.append(WidgetFile(row.sha256, row.size, served, row.filename))
+    return tuple(files)
 
 
 def _ask_for_mail_copy(session: Session, message: Message, email: str, name: str | None) -> None:
