@@ -207,7 +207,8 @@ def add_agent_commands(app: typer.Typer, registry: Registry) -> None:
 
 
 def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
-    @inbox_app.command("set", help="Change an inbox: reply mode, acknowledgement, its text, Slack channel, name.",
+    @inbox_app.command("set", help="Change an inbox: reply mode, acknowledgement, its text, Slack or Teams "
+                                    "channel, name.",
                        epilog="Example: threadline inbox set help@acme.test --reply-mode explicit --ack on "
                        "--ack-text 'We got your mail and will answer soon.'")
     def inbox_set(
@@ -221,12 +222,18 @@ def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
         slack_user_group: Annotated[str | None, typer.Option(
             "--slack-user-group", help="only this Slack user group (S…) acts on tickets, not every channel member "
             "('' = channel members again)")] = None,
+        teams_channel: Annotated[str | None, typer.Option(
+            "--teams-channel", help="Teams channel id (19:…@thread.tacv2; '' unbinds)")] = None,
+        teams_team: Annotated[str | None, typer.Option(
+            "--teams-team", help="only members of this Teams team (its id, 19:…@thread.tacv2) act on tickets "
+            "('' = the channel's team again)")] = None,
         name: Annotated[str | None, typer.Option("--name")] = None,
         tenant: TenantOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         given: dict[str, Any] = {"reply_mode": reply_mode, "name": name, "slack_channel_id": slack_channel,
-                                 "slack_user_group_id": slack_user_group,
+                                 "slack_user_group_id": slack_user_group, "teams_channel_id": teams_channel,
+                                 "teams_team_id": teams_team,
                                  "send_acknowledgement": None if ack is None else ack is OnOff.ON}
         changes = {k: v for k, v in given.items() if v is not None}
         if ack_text is not None:
@@ -239,13 +246,15 @@ def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
             inbox_service.update_inbox(session=session, inbox=inbox, changes=inbox_service.InboxChanges(**changes),
                                        audit=_audit())
             public = InboxPublic.model_validate(inbox)
+            team = inbox.teams_team_id
         if as_json:
             _echo_json(public)
             return
         typer.echo(f"{public.address}: reply mode {public.reply_mode.value}, acknowledgement "
                    f"{'on' if public.send_acknowledgement else 'off'}"
                    f"{' (custom text)' if public.acknowledgement_text else ''}, "
-                   f"slack channel {public.slack_channel_id or '-'}, name {public.name}")
+                   f"slack channel {public.slack_channel_id or '-'}, teams channel {public.teams_channel_id or '-'}"
+                   f"{f' (team {team})' if team else ''}, name {public.name}")
 
 
 def register(app: typer.Typer, registry: Registry) -> None:
