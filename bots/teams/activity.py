@@ -38,6 +38,8 @@ class Incoming:
     value: dict[str, Any]
     from_bot: bool
     mentions_bot: bool  # the bot was @mentioned: a command outside ticket threads
+    mentioned: tuple[TeamsUser, ...] = ()  # other people @mentioned, in order of the `@N` tokens
+    command_text: str = ""  # `text` with each other person's mention as `@N` (an index into `mentioned`)
 
 
 def strip_mentions(text: str, bot_names: set[str]) -> str:
@@ -48,6 +50,25 @@ def strip_mentions(text: str, bot_names: set[str]) -> str:
     return html.unescape(_TAGS.sub("", text)).strip()
 
 
+def command_text(text: str, bot_names: set[str], people: list[str]) -> str:
+    """The text of a command: the bot's mention goes, each other mention becomes one word `@N`
+    naming the N-th mentioned person (display names have spaces; a command needs one token)."""
+    used: set[int] = set()
+
+    def token(m: re.Match[str]) -> str:
+        name = m.group(1).strip()
+        if name in bot_names:
+            return ""
+        index = next((i for i, p in enumerate(people) if p == name and i not in used), None)
+        if index is None:
+            return f"@{name}{m.group(2)}"
+        used.add(index)
+        return f"@{index}{m.group(2)}"
+
+    text = _MENTION.sub(token, text[:MAX_TEXT])
+    return html.unescape(_TAGS.sub("", re.sub(r"<br\s*/?>|</p>", "\n", text))).strip()
+
+
 def parse(body: dict[str, Any]) -> Incoming:
     a = Activity.model_validate(body)
     sender = a.from_property
@@ -56,6 +77,9 @@ def parse(body: dict[str, Any]) -> Incoming:
                  and m.mentioned.id == a.recipient.id and m.mentioned.name}
     if a.recipient is not None and a.recipient.name:
         bot_names.add(a.recipient.name)
+    others = [m.mentioned for m in a.get_mentions() if m.mentioned is not None and m.mentioned.id
+              and (a.recipient is None or m.mentioned.id != a.recipient.id)]
+    mentioned = tuple(TeamsUser(m.id, m.aad_object_id, m.name or "Teams user") for m in others)
     return Incoming(
         id=a.id or "", type=str(a.type), name=a.name, service_url=a.service_url or "",
         conversation_id=a.conversation.id if a.conversation else "",
@@ -68,6 +92,8 @@ def parse(body: dict[str, Any]) -> Incoming:
         from_bot=bool(sender and (sender.id.startswith("28:") or (sender.role or "") == "bot")),
         mentions_bot=bool(a.recipient is not None and any(
             m.mentioned is not None and m.mentioned.id == a.recipient.id for m in a.get_mentions())),
+        mentioned=mentioned,
+        command_text=command_text(a.text or "", bot_names, [u.name for u in mentioned]),
     )
 
 

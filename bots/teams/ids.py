@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from bots.surface.vocabulary import Vocabulary, plain_channel, plain_group
+from bots.surface.vocabulary import Vocabulary, plain_channel
 
 
 class Verb(StrEnum):
@@ -35,4 +35,8 @@ BOT_ISSUER = "https://api.botframework.com"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 # How the shared texts (help, usage errors, refusals) name things in Teams.
-VOCABULARY = Vocabulary(command="@Threadline", mention_example="@Ann", user_group=plain_group, channel=plain_channel)
+def _team(team_id: str) -> str:
+    return f"(the Teams team {team_id})"
+
+
+VOCABULARY = Vocabulary(command="@Threadline", mention_example="@Ann", user_group=_team, channel=plain_channel)

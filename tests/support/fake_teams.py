@@ -1,7 +1,8 @@
 """A local fake of the Bot Connector REST API (what Teams serves at a service URL), HTTP + JSON.
 
 Supported: the token endpoint (client credentials), create conversation (a new channel thread),
-send to conversation, reply to activity, update and delete activity, get a conversation member.
+send to conversation, reply to activity, update and delete activity, get a conversation member
+(with a team id as the conversation: that team's roster). `fail_next` injects an error status.
 Every connector call needs a bearer token the fake issued. `rate_limit_next` answers 429 with
 Retry-After a number of times. Threads are kept per conversation id `{channel};messageid={root}`.
 A service URL with one more path segment (`{service_url}emea/`) is served too, as a regional one;
@@ -52,11 +53,15 @@ class FakeTeams:
     def __init__(self, *, app_id: str, app_password: str) -> None:
         self.app_id, self.app_password = app_id, app_password
         self.members: dict[str, dict[str, Any]] = {}  # Teams user id (29:...) -> TeamsChannelAccount
+        # Team id (19:...@thread.tacv2) -> the Teams user ids on its roster; a member lookup with a
+        # team as the conversation answers 404 MemberNotFound for anyone else (as the connector does).
+        self.team_rosters: dict[str, set[str]] = {}
         self.calls: list[ConnectorCall] = []
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.delay_seconds = 0.0  # every connector answer waits this long (races between jobs)
         self._tokens: set[str] = set()
         self._limits: dict[str, list[int]] = {}  # op -> [times left, retry-after seconds]
+        self._failures: dict[str, list[int]] = {}  # op -> [times left, status]
         self._ids = itertools.count(1_700_000_000_001)
         self._lock = threading.RLock()
         self._server: _Server | None = None
@@ -88,6 +93,11 @@ class FakeTeams:
     def rate_limit_next(self, op: str, *, times: int = 1, retry_after: int = 1) -> None:
         with self._lock:
             self._limits[op] = [times, retry_after]
+
+    def fail_next(self, op: str, *, status: int, times: int = 1) -> None:
+        """The next `times` calls of `op` answer `status` with an error body (403, 404, 500, ...)."""
+        with self._lock:
+            self._failures[op] = [times, status]
 
     def calls_to(self, op: str) -> list[ConnectorCall]:
         with self._lock:
@@ -135,6 +145,11 @@ class FakeTeams:
                 limit[0] -= 1
                 self._answer(req, op, path, body, 429, {"error": {"code": "TooManyRequests"}},
                              {"Retry-After": str(limit[1])})
+                return
+            failure = self._failures.get(op)
+            if authorized and failure and failure[0] > 0:
+                failure[0] -= 1
+                self._answer(req, op, path, body, failure[1], {"error": {"code": "Injected"}})
                 return
         if not authorized:
             self._answer(req, op, path, body, 401, {"error": {"code": "Unauthorized"}})
@@ -190,7 +205,8 @@ class FakeTeams:
                             return 200, {"id": activity_id}
                 return 404, {"error": {"code": "ActivityNotFound"}}
             if op == "member":
-                member = self.members.get(activity_id)
+                roster = self.team_rosters.get(conversation)
+                member = self.members.get(activity_id) if roster is None or activity_id in roster else None
                 return (200, {"id": activity_id, **member}) if member else (404, {"error": {"code": "MemberNotFound"}})
             return 404, {"error": {"code": "NotFound"}}
 

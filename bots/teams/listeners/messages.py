@@ -8,7 +8,8 @@ import time
 from bots.surface import actions
 from bots.surface.intents import parse_command
 from bots.teams import cards
-from bots.teams.access import allowed_user
+from bots.surface.deps import SurfaceUser
+from bots.teams.access import allowed_assignee, allowed_user
 from bots.teams.activity import Incoming, thread_root
 from bots.teams.ids import SURFACE, VOCABULARY
 from bots.teams.runtime import TeamsDeps
@@ -53,8 +54,17 @@ def _command(incoming: Incoming, deps: TeamsDeps) -> None:
     if tenant is None:
         return  # a channel no inbox is bound to: not ours to answer
     user = allowed_user(deps, tenant_id=tenant, incoming=incoming)
+
+    def mentioned(word: str) -> str | None:  # `@N`, as activity.command_text wrote a mention
+        index = word[1:] if word.startswith("@") else ""
+        return index if index.isdigit() and int(index) < len(incoming.mentioned) else None
+
+    def assignee(index: str) -> SurfaceUser:
+        return allowed_assignee(deps, tenant_id=tenant, incoming=incoming, user=incoming.mentioned[int(index)])
+
     answer = actions.run_command(deps.surface, tenant_id=tenant, user=user, vocabulary=VOCABULARY,
-                                 command=parse_command(incoming.text, vocabulary=VOCABULARY))
+                                 command=parse_command(incoming.command_text, vocabulary=VOCABULARY,
+                                                       mention=mentioned), resolve_user=assignee)
     deps.connector.send(incoming.service_url, conversation_id=incoming.conversation_id,
                         activity=cards.text_message(answer))
 
