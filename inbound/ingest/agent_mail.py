@@ -14,11 +14,14 @@ same core services Slack uses: replies (undo window), notes, status, assignment,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.attachments.files import StoredFile, size_refusal
+from core.blobs import BlobStore
 from core.errors import ThreadlineError
 from core.jobs.outbox import record_events
 from core.registry import Registry
@@ -30,6 +33,7 @@ from core.tickets.intents import MailCommand, MailCommandKind, ThreadIntent, cla
 from core.tickets.models import ActorKind, Channel, Direction, Draft, DraftState, Message, Ticket
 from core.tickets.schemas import Actor, NewMessage
 from inbound.email.authenticity import DmarcResult
+from inbound.email.model import ParsedAttachment
 from inbound.ingest.addresses import split_recipient
 from inbound.ingest.context import AgentMatch, Disposition, IngestContext
 
@@ -143,12 +147,20 @@ def act(settings: Settings, registry: Registry, session: Session, ctx: IngestCon
         public = not match.note_address and (
             meaning.intent is ThreadIntent.PUBLIC_REPLY or (meaning.intent is ThreadIntent.INTERNAL and wants_reply))
         text = meaning.text if meaning.intent is ThreadIntent.NOTE else words.text
+        files = reply_files(parsed.attachments)
+        too_large = size_refusal([(f.filename, f.size) for f in files], per_file=settings.attachment_max_file_bytes,
+                                 per_reply=settings.attachment_max_reply_bytes) if public else None
+        if too_large is not None:  # never the text without its files: kept as a note that says why
+            public, text = False, f"(Not sent to the customer: {too_large}.)\n\n{text}"
         if public:
+            blobs = BlobStore.from_settings(settings)
             out = replies.send_public_reply(
                 session=session, registry=registry, ticket=ticket, text=text, actor=actor, author_agent_id=agent.id,
                 source=Channel.EMAIL, delay_seconds=settings.undo_seconds, dedupe_key=dedupe_key(ctx),
+                files=[StoredFile(blobs.put(f.content), f.filename or "attachment", f.content_type, f.size)
+                       for f in files],
             )
-            done.append("replied to the customer")
+            done.append("replied to the customer" + (f" with {len(files)} file(s)" if files else ""))
         else:
             out = service.append_message(
                 session=session, ticket=ticket, actor=actor,
@@ -156,7 +168,7 @@ def act(settings: Settings, registry: Registry, session: Session, ctx: IngestCon
                                    author_agent_id=agent.id, author_name=agent.name, dedupe_key=dedupe_key(ctx),
                                    raw_inbound_id=ctx.raw_id, flags=("agent-mail",)),
             )
-            done.append("added an internal note")
+            done.append("added an internal note" + (f" (reply not sent: {too_large})" if too_large else ""))
         events += out.events
         message = out.value
     for command in words.commands:
@@ -168,6 +180,18 @@ def act(settings: Settings, registry: Registry, session: Session, ctx: IngestCon
     record_events(session=session, registry=registry, events=events)
     summary = "; ".join(done) or "nothing to do (no text, no command)"
     return AgentMailResult(f"agent mail from {agent.name} on ticket #{ticket.number}: {summary}", ticket, message)
+
+
+SIGNATURE_IMAGE_BYTES = 64 * 1024
+
+
+def reply_files(attachments: Sequence[ParsedAttachment]) -> list[ParsedAttachment]:
+    """The files an agent's mail reply carries to the customer. Small inline images referenced by
+    Content-ID are left out: they are the agent's signature logo (or our own notification's images),
+    shown by the agent's HTML, while the customer gets the reply's text. A larger inline image (a pasted
+    screenshot) and every real attachment go with the reply."""
+    return [a for a in attachments
+            if not (a.inline and a.content_id and a.content_type.startswith("image/") and a.size <= SIGNATURE_IMAGE_BYTES)]
 
 
 def _label(command: MailCommand) -> str:
