@@ -49,7 +49,7 @@ _MIME = re.compile(r"[a-z0-9][a-z0-9.+-]{0,60}/[a-z0-9][a-z0-9.+-]{0,100}")
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-class FileRefused(UserError):
+class FileRefusedError(UserError):
     """Slack would not give us the file (deleted, no access, not a file): the reply fails with this."""
 
 
@@ -92,17 +92,18 @@ def _download(client: WebClient, settings: Settings, blobs: BlobStore, file_id: 
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error in ("file_not_found", "file_deleted", "access_denied", "not_visible", "missing_scope"):
-            raise FileRefused(f"Slack would not give us the file {file_id} ({error})") from None
+            raise FileRefusedError(f"Slack would not give us the file {file_id} ({error})") from None
         raise
     name = str(info.get("name") or info.get("title") or "attachment")
-    declared = info.get("size") if isinstance(info.get("size"), int) else 0
+    size = info.get("size")
+    declared = size if isinstance(size, int) else 0
     refusal = size_refusal([(name, declared)], per_file=settings.attachment_max_file_bytes,
                            per_reply=settings.attachment_max_reply_bytes)
     if refusal:
         raise FileTooLarge(refusal)
     url = str(info.get("url_private_download") or info.get("url_private") or "")
     if not download_allowed(url, settings):
-        raise FileRefused(f"the file \u201c{name}\u201d is not on Slack's file host, so it was not fetched")
+        raise FileRefusedError(f"the file \u201c{name}\u201d is not on Slack's file host, so it was not fetched")
     data = _fetch(url, token=str(client.token), name=name, limit=settings.attachment_max_file_bytes,
                   reply_limit=settings.attachment_max_reply_bytes, declared_type=_content_type(info.get("mimetype")))
     return StoredFile(blobs.put(data), name, _content_type(info.get("mimetype")), len(data))
@@ -117,10 +118,10 @@ def _fetch(url: str, *, token: str, name: str, limit: int, reply_limit: int, dec
         if resp.status_code in (429, 500, 502, 503, 504):
             raise TemporaryFailure(f"Slack's file host answered {resp.status_code}")
         if resp.status_code != 200:
-            raise FileRefused(f"Slack's file host answered {resp.status_code} for \u201c{name}\u201d")
+            raise FileRefusedError(f"Slack's file host answered {resp.status_code} for \u201c{name}\u201d")
         if resp.headers.get("content-type", "").startswith("text/html") and declared_type != "text/html":
             # Without the files:read scope Slack answers with its sign-in page, not the file.
-            raise FileRefused(f"Slack sent a sign-in page instead of \u201c{name}\u201d: the Slack app needs the "
+            raise FileRefusedError(f"Slack sent a sign-in page instead of \u201c{name}\u201d: the Slack app needs the "
                               "files:read scope (reinstall it with the current manifest)")
         for chunk in resp.iter_bytes():
             got += len(chunk)

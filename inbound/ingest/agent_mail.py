@@ -190,8 +190,8 @@ def reply_files(attachments: Sequence[ParsedAttachment]) -> list[ParsedAttachmen
     Content-ID are left out: they are the agent's signature logo (or our own notification's images),
     shown by the agent's HTML, while the customer gets the reply's text. A larger inline image (a pasted
     screenshot) and every real attachment go with the reply."""
-    return [a for a in attachments
-            if not (a.inline and a.content_id and a.content_type.startswith("image/") and a.size <= SIGNATURE_IMAGE_BYTES)]
+    return [a for a in attachments if not (a.inline and a.content_id and a.content_type.startswith("image/")
+                                            and a.size <= SIGNATURE_IMAGE_BYTES)]
 
 
 def _label(command: MailCommand) -> str:
