@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli.context import command_runtime, fail
+from core.cli.tenant import tenant_from_option
 from core.db.session import system_scope, tenant_scope
 from core.errors import ThreadlineError
 from core.registry import Registry
 from core.tenancy.models import Inbox, Tenant
 
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (required when there are several)")]
 InboxOpt = Annotated[
     str | None, typer.Option("--inbox", help="inbox address: scope to this inbox (its tenant is implied)")
 ]
@@ -38,13 +39,7 @@ def resolve_scope(
             if tenant and t is not None and t.slug != tenant:
                 raise fail(f"inbox {inbox} does not belong to tenant {tenant}", code=2)
             return row.tenant_id, row.id
-        stmt = select(Tenant).order_by(Tenant.created_at).limit(1)
-        if tenant:
-            stmt = select(Tenant).where(Tenant.slug == tenant)
-        found = session.execute(stmt).scalar_one_or_none()
-    if found is None:
-        raise fail(f"no tenant {tenant}" if tenant else "no tenant yet: run `threadline bootstrap`")
-    return found.id, None
+    return tenant_from_option(factory, tenant).id, None  # the only tenant, or --tenant when there are several
 
 
 def register_cli(registry: Registry) -> Any:

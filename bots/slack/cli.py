@@ -5,27 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bots.slack.installations import INSTALL_LINK_TTL, disconnect, install_url, oauth_configured
 from core.cli.context import command_runtime, fail
-from core.db.session import system_scope
+from core.cli.tenant import tenant_from_option
 from core.registry import Registry
 from core.tenancy.models import Tenant
 
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (required when there are several)")]
 
 
 def _tenant(factory: sessionmaker[Session], slug: str | None) -> Tenant:
-    with system_scope(factory) as session:
-        stmt = select(Tenant).order_by(Tenant.created_at)
-        if slug:
-            stmt = stmt.where(Tenant.slug == slug)
-        tenant = session.execute(stmt.limit(1)).scalar_one_or_none()
-    if tenant is None:
-        raise fail(f"no tenant {slug!r}" if slug else "no tenant yet: run `threadline bootstrap` (or `threadline up`)")
-    return tenant
+    return tenant_from_option(factory, slug)  # the only tenant, or --tenant when there are several
 
 
 def add_slack_cli(app: Any, registry: Registry) -> None:

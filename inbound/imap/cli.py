@@ -38,14 +38,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _tenant(factory: sessionmaker[Session], slug: str | None) -> Tenant:
-    with system_scope(factory) as session:
-        stmt = select(Tenant).order_by(Tenant.created_at)
-        if slug:
-            stmt = stmt.where(Tenant.slug == slug)
-        tenant = session.execute(stmt.limit(1)).scalar_one_or_none()
-    if tenant is None:
-        raise fail(f"no tenant {slug!r}" if slug else "no tenant yet: run `threadline bootstrap` (or `threadline up`)")
-    return tenant
+    return tenant_from_option(factory, slug)  # the only tenant, or --tenant when there are several
 
 
 def _read_password(password_stdin: bool, password_env: str | None) -> str | None:
@@ -90,7 +83,7 @@ def _account_json(account: ImapAccount | None) -> dict[str, Any] | None:
     }
 
 
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (default: the first tenant)")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (required when there are several)")]
 AddressArg = Annotated[str, typer.Argument(help="the inbox's support address, e.g. help@acme.test")]
 
 
