@@ -6,6 +6,7 @@ never write card JSON. Buttons are `Action.Execute` (answered synchronously with
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -80,6 +81,20 @@ def message(content: Card, *, summary: str) -> dict[str, Any]:
             "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": content}]}
 
 
+def marker(key: str) -> str:
+    """A post's own id in its card (hidden), so a retry can find the post if it exists already."""
+    return "tl-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def marked(activity: dict[str, Any], key: str) -> dict[str, Any]:
+    """The activity with `marker(key)` as an invisible block of its card (the Bot Connector has no
+    client key of its own)."""
+    content = activity["attachments"][0]["content"]
+    hidden = {"type": "TextBlock", "id": marker(key), "text": " ", "isVisible": False}
+    return {**activity, "attachments": [{**activity["attachments"][0],
+                                         "content": {**content, "body": [*content["body"], hidden]}}]}
+
+
 def text_message(line: str) -> dict[str, Any]:
     """A plain reply (answers to commands)."""
     return {"type": "message", "text": line, "textFormat": "plain"}
@@ -133,11 +148,14 @@ def post_card(p: views.ThreadPost) -> Card:
         body.append(text("⚠️ This mail failed DMARC: the sender may be forged.", subtle=True))
     if p.truncated:
         body.append(text("(shortened here; the whole message is in the ticket)", subtle=True))
-    files = list(p.attachments[:MAX_LISTED_FILES])
+    shown = p.attachments[:MAX_LISTED_FILES]
+    # Each file links to its signed download on our API (core/attachments/links.py); names are outside text.
+    files = ([f"[{outside(name)}]({url})" for name, url in zip(shown, p.links, strict=False)] if p.links
+             else [outside(name) for name in shown])
     if len(p.attachments) > MAX_LISTED_FILES:
         files.append(f"and {len(p.attachments) - MAX_LISTED_FILES} more")
     if files:
-        body.append(text(outside("📎 " + ", ".join(files)), subtle=True))
+        body.append(text("📎 " + ", ".join(files), subtle=True))
     if p.truncated:
         return card(body, [view_original_button(str(p.message_id))])
     return card(body)

@@ -38,6 +38,11 @@ class ServiceUrlRefusedError(OperatorError):
     """A service URL outside the allow-list: the bot's token is not sent there."""
 
 
+class MaybePosted(TemporaryFailure):
+    """A new post got no clear answer (no response, 502, 504): it may exist. Not retried blindly;
+    the caller keeps its intent and looks the post up by its marker before posting again."""
+
+
 def allowed_hosts(settings: Settings) -> frozenset[str]:
     return frozenset({*MICROSOFT_HOSTS, (urlsplit(settings.teams_api_url).hostname or "").lower()} - {""})
 
@@ -92,7 +97,10 @@ class Connector:
                 self._token = (str(body["access_token"]), time.monotonic() + float(body.get("expires_in", 3600)))
             return self._token[0]
 
-    def _call(self, method: str, service_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, method: str, service_url: str, path: str, body: dict[str, Any] | None = None,
+              *, creates: bool = False) -> dict[str, Any]:
+        """`creates`: a new post, which the connector cannot de-duplicate; an answer that leaves
+        open whether it happened raises MaybePosted at once (429 and 412 are clear: retried)."""
         base = check_service_url(self._settings, service_url)
         content = json.dumps(body).encode() if body is not None else None
         if content is not None and len(content) > MAX_ACTIVITY_BYTES:
@@ -104,7 +112,11 @@ class Connector:
                 response = self._http.request(method, base + path, content=content, headers=headers)
             except httpx.TransportError:
                 response = None
+                if creates:
+                    raise MaybePosted(f"Bot Connector {method} gave no answer: the post may exist") from None
             else:
+                if creates and response.status_code in (502, 504):
+                    raise MaybePosted(f"Bot Connector {method} answered {response.status_code}: the post may exist")
                 if response.status_code < 300:
                     return response.json() if response.content else {}
                 if response.status_code not in _RETRIED:
@@ -122,7 +134,7 @@ class Connector:
         if tenant_id:
             channel_data["tenant"] = {"id": tenant_id}
         resp = self._call("POST", service_url, "v3/conversations",
-                          {"isGroup": True, "channelData": channel_data, "activity": activity})
+                          {"isGroup": True, "channelData": channel_data, "activity": activity}, creates=True)
         root = str(resp.get("activityId") or "")
         conversation = str(resp.get("id") or "")
         if ";messageid=" not in conversation:  # some regions answer the channel id alone
@@ -131,8 +143,26 @@ class Connector:
 
     def send(self, service_url: str, *, conversation_id: str, activity: dict[str, Any]) -> str:
         resp = self._call("POST", service_url, f"v3/conversations/{quote(conversation_id, safe='')}/activities",
-                          activity)
+                          activity, creates=True)
         return str(resp["id"])
+
+    def find_marked(self, service_url: str, *, conversation_id: str, marker: str) -> tuple[str, str] | None:
+        """(thread conversation id, activity id) of a post of ours carrying `marker`
+        (cards.marked), from the conversation's activity list; None when there is none, or when
+        the service does not list activities (then the caller can only post again)."""
+        try:
+            resp = self._call("GET", service_url, f"v3/conversations/{quote(conversation_id, safe='')}/activities")
+        except TemporaryFailure:
+            raise
+        except OperatorError:
+            log.info("teams conversation activities not listed: cannot look a post up", extra={"marker": marker})
+            return None
+        for item in resp.get("activities") or []:
+            if isinstance(item, dict) and marker in json.dumps(item.get("attachments") or []):
+                found = str(item.get("id") or "")
+                thread = str(item.get("conversation", {}).get("id") or conversation_id)
+                return (thread if ";messageid=" in thread else f"{conversation_id};messageid={found}"), found
+        return None
 
     def update(self, service_url: str, *, conversation_id: str, activity_id: str, activity: dict[str, Any]) -> None:
         self._call("PUT", service_url, f"v3/conversations/{quote(conversation_id, safe='')}/activities/"

@@ -5,16 +5,18 @@ in it, oldest first. Unlike the older Slack job, no transaction is open during a
 call: a per-ticket advisory lock picks the next post and records its intent in the effects
 ledger (issue 10), the post happens, and its activity id commits after. A concurrent job that
 meets a young intent leaves the thread to the live job, which plans again after its post. The Bot
-Connector cannot find a post by a client key, so an intent left older than a lease (its worker
-died mid-call) is posted again: after a crash, at most one duplicate thread post, never a lost
-customer message.
+Connector has no client key, so each post carries its own marker (cards.marked): a retry that
+finds an intent (its own attempt got no clear answer, or a worker died between the post and its
+record) looks the marker up in the conversation's activities before posting again. Where the
+service does not list activities, such an intent is posted again: at most one duplicate thread
+post, never a lost customer message.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,14 +25,14 @@ from sqlalchemy.orm import Session
 
 from bots.surface import render, views
 from bots.teams import cards
-from bots.teams.connector import connector_for
+from bots.teams.connector import MaybePosted, connector_for
 from bots.teams.ids import SURFACE
 from bots.teams.inbound import region_url
 from core.db.session import tenant_scope
 from core.errors import OperatorError
 from core.jobs import effects
 from core.jobs import lease as leases
-from core.jobs.models import EffectState
+from core.jobs.models import EffectState, JobEffect
 from core.registry import JobContext
 from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Inbox
@@ -78,6 +80,7 @@ class _Post:
     kind: PostKind | None
     service_url: str
     where: str  # the channel id (card) or the thread conversation id (posts)
+    look_up: bool = False  # an earlier attempt may have posted this: find it before posting again
 
 
 def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: str) -> _Post | None:
@@ -85,7 +88,8 @@ def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: st
     if anchor is None:
         card = render.ticket_card(session, ticket)
         activity = cards.message(cards.ticket_card(card), summary=cards.card_text(card))
-        return _Post(f"{SYNC_JOB}:{ticket.id}:card", activity, ticket.id, None, None,
+        key = f"{SYNC_JOB}:{ticket.id}:card"
+        return _Post(key, cards.marked(activity, key), ticket.id, None, None,
                      region_url(session, ctx.settings, channel_id), channel_id)
     service_url = anchor.service_url or ctx.settings.teams_api_url
     missing = render.next_missing(session, ticket_id=ticket.id, surface=SURFACE, own=Channel.TEAMS)
@@ -94,11 +98,13 @@ def _next_post(ctx: JobContext, session: Session, ticket: Ticket, channel_id: st
     kind, m = missing
     if kind is PostKind.NOTICE:
         notice = render.reply_notice(session, ticket, m, ctx.settings.undo_seconds)
-        return _Post(f"{SYNC_JOB}:{m.id}:notice", cards.message(cards.notice_card(notice), summary=notice.headline),
+        key = f"{SYNC_JOB}:{m.id}:notice"
+        return _Post(key, cards.marked(cards.message(cards.notice_card(notice), summary=notice.headline), key),
                      ticket.id, m.id, PostKind.NOTICE, service_url, anchor.thread_ref)
-    post = render.thread_post(session, m)
-    return _Post(f"{SYNC_JOB}:{m.id}:message", cards.message(cards.post_card(post), summary=cards.post_summary(post)),
-                 ticket.id, m.id, PostKind.MESSAGE, service_url, anchor.thread_ref)
+    post = render.thread_post(session, m, settings=ctx.settings)  # with signed links to its files
+    key = f"{SYNC_JOB}:{m.id}:message"
+    activity = cards.message(cards.post_card(post), summary=cards.post_summary(post))
+    return _Post(key, cards.marked(activity, key), ticket.id, m.id, PostKind.MESSAGE, service_url, anchor.thread_ref)
 
 
 def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
@@ -115,11 +121,16 @@ def _plan(ctx: JobContext, ticket_id: uuid.UUID) -> _Post | None:
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
         if earlier is None:
             return post
-        if earlier.state is EffectState.DONE or in_flight(earlier):
+        if earlier.state is EffectState.DONE:
+            return None
+        mine = session.execute(select(JobEffect.outbox_id).where(JobEffect.key == post.key)).scalar() == ctx.outbox_id
+        if in_flight(earlier) and not mine:
             # Another job is posting (or just posted) this; it plans again after its post and so
             # finishes the thread (it sees every message committed before now). Its retry covers its crash.
             return None
-        return post  # an intent older than a lease: its worker died mid-call
+        # Our own earlier attempt, or an intent older than a lease (its worker died mid-call):
+        # the post may exist, so it is looked up by its marker before it is posted again.
+        return replace(post, look_up=True)
 
 
 def _record(ctx: JobContext, post: _Post, conversation: str, activity_id: str) -> None:
@@ -147,6 +158,12 @@ def _sync_one(ctx: JobContext, ticket_id: uuid.UUID) -> bool:
         return False
     connector = connector_for(ctx.settings)
     leases.checkpoint()
+    if post.look_up:
+        found = connector.find_marked(post.service_url, conversation_id=post.where, marker=cards.marker(post.key))
+        if found is not None:
+            log.info("teams post found, not posted again", extra={"key": post.key})
+            _record(ctx, post, *found)
+            return True
     try:
         if post.message_id is None:
             conversation, activity_id = connector.create_thread(
@@ -155,6 +172,8 @@ def _sync_one(ctx: JobContext, ticket_id: uuid.UUID) -> bool:
         else:
             conversation = post.where
             activity_id = connector.send(post.service_url, conversation_id=conversation, activity=post.activity)
+    except MaybePosted:
+        raise  # the intent stays: the job's retry looks the post up first
     except OperatorError:
         _forget(ctx, post.key)  # Teams answered with an error: nothing was posted, a retry may post
         raise

@@ -2,7 +2,9 @@
 
 Supported: the token endpoint (client credentials), create conversation (a new channel thread),
 send to conversation, reply to activity, update and delete activity, get a conversation member
-(with a team id as the conversation: that team's roster). `fail_next` injects an error status.
+(with a team id as the conversation: that team's roster). `fail_next` injects an error status,
+`lose_answer_next` makes a call happen without an answer. Listing a conversation's activities
+(GET .../activities) is an extension Teams does not serve; `lists_activities = False` refuses it.
 Every connector call needs a bearer token the fake issued. `rate_limit_next` answers 429 with
 Retry-After a number of times. Threads are kept per conversation id `{channel};messageid={root}`.
 A service URL with one more path segment (`{service_url}emea/`) is served too, as a regional one;
@@ -62,6 +64,10 @@ class FakeTeams:
         self._tokens: set[str] = set()
         self._limits: dict[str, list[int]] = {}  # op -> [times left, retry-after seconds]
         self._failures: dict[str, list[int]] = {}  # op -> [times left, status]
+        self._lost: dict[str, int] = {}  # op -> times left to do the call but drop the answer
+        # GET v3/conversations/{id}/activities: served here for the post-once lookup; Teams' own
+        # Bot Connector does not list activities (False: answered 405, as there).
+        self.lists_activities = True
         self._ids = itertools.count(1_700_000_000_001)
         self._lock = threading.RLock()
         self._server: _Server | None = None
@@ -98,6 +104,12 @@ class FakeTeams:
         """The next `times` calls of `op` answer `status` with an error body (403, 404, 500, ...)."""
         with self._lock:
             self._failures[op] = [times, status]
+
+    def lose_answer_next(self, op: str, *, times: int = 1) -> None:
+        """The next `times` calls of `op` take effect but their connection drops before the answer
+        (a worker that died between the post and its record looks the same to the next attempt)."""
+        with self._lock:
+            self._lost[op] = times
 
     def calls_to(self, op: str) -> list[ConnectorCall]:
         with self._lock:
@@ -156,6 +168,15 @@ class FakeTeams:
             return
         time.sleep(self.delay_seconds)
         status, answer = self._apply(op, conversation, activity_id, body)
+        with self._lock:
+            lose = self._lost.get(op, 0) > 0
+            if lose:
+                self._lost[op] -= 1
+        if lose:  # done, but the caller never hears: the connection drops before the answer
+            with self._lock:
+                self.calls.append(ConnectorCall(op, path, body, 0, answer, time.time()))
+            req.close_connection = True
+            return
         self._answer(req, op, path, body, status, answer)
 
     @staticmethod
@@ -170,6 +191,8 @@ class FakeTeams:
         conversation = parts[2]
         if len(parts) == 4 and parts[3] == "activities" and method == "POST":
             return "send", conversation, ""
+        if len(parts) == 4 and parts[3] == "activities" and method == "GET":
+            return "list", conversation, ""
         if len(parts) == 5 and parts[3] == "activities":
             return {"POST": "reply", "PUT": "update", "DELETE": "delete"}.get(method, "unknown"), conversation, parts[4]
         if len(parts) == 5 and parts[3] == "members" and method == "GET":
@@ -204,6 +227,15 @@ class FakeTeams:
                             activities[i] = {**existing, "_deleted": True} if op == "delete" else replaced
                             return 200, {"id": activity_id}
                 return 404, {"error": {"code": "ActivityNotFound"}}
+            if op == "list":
+                if not self.lists_activities:
+                    return 405, {"error": {"code": "MethodNotAllowed"}}
+                if ";messageid=" in conversation:
+                    found = [{**a, "conversation": {"id": conversation}} for a in self.thread(conversation)]
+                else:
+                    found = [{**self.thread(t)[0], "conversation": {"id": t}} for t in self.threads(conversation)
+                             if self.thread(t)]
+                return 200, {"activities": found}
             if op == "member":
                 roster = self.team_rosters.get(conversation)
                 member = self.members.get(activity_id) if roster is None or activity_id in roster else None
