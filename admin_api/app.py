@@ -18,7 +18,18 @@ from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from admin_api.ratelimit import RateLimit, make_limiter
 from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
 from admin_api.routes import (
-    agents, api_keys, attachment_links, audit, health, held, inboxes, jobs, knowledge, messages, tenants, tickets,
+    agents,
+    api_keys,
+    attachment_links,
+    audit,
+    health,
+    held,
+    inboxes,
+    jobs,
+    knowledge,
+    messages,
+    tenants,
+    tickets,
     webhooks,
 )
 from core.crypto import SecretBox
@@ -63,5 +74,29 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     content = answer.get("content", {})
                     if status >= "400" and PROBLEM_MEDIA_TYPE in content and "application/json" in content:
                         answer["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+        _add_links(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+# OpenAPI links (3.0 §4.7.20): what a create answers is read and changed through its id, so clients and
+# schemathesis' stateful phase can chain them. (collection, path parameter, where the 201 body holds it)
+_CREATE_LINKS = (
+    ("/api/v1/inboxes", "inbox_id", "$response.body#/id"),
+    ("/api/v1/agents", "agent_id", "$response.body#/id"),
+    ("/api/v1/tickets", "number", "$response.body#/number"),
+)
+
+
+def _add_links(schema: dict[str, Any]) -> None:
+    paths = schema.get("paths", {})
+    for collection, param, source in _CREATE_LINKS:
+        created = paths.get(collection, {}).get("post", {}).get("responses", {}).get("201")
+        item = paths.get(f"{collection}/{{{param}}}", {})
+        if created is None:
+            continue
+        links = created.setdefault("links", {})
+        for method in ("get", "patch"):
+            if method in item:
+                name = f"{method.capitalize()}{collection.rsplit('/', 1)[-1].capitalize()}ById"
+                links[name] = {"operationId": item[method]["operationId"], "parameters": {param: source}}
