@@ -3,8 +3,9 @@
 Teams only delivers a channel's messages and card actions from members of its team, so channel
 membership is given by the request; the facts gathered here are the Azure AD tenant (with
 TEAMS_TENANT_ID, only that tenant's users), guest accounts, bots, and, when the inbox names a
-team (`inbox set --teams-team`), that team's roster from the Bot Connector (Slack's user group). The decision and its wording
-are the surface layer's (bots/surface/access.py); roles are checked later on the agent row.
+team (`inbox set --teams-team`), that team's roster from the Bot Connector (Slack's user group).
+The decision and its wording are the surface layer's (bots/surface/access.py); roles are checked
+later on the agent row.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import logging
 import time
 
 from bots.surface import actions
+from bots.surface.deps import SurfaceUser
 from bots.surface.intents import parse_command
 from bots.teams import cards
-from bots.surface.deps import SurfaceUser
 from bots.teams.access import allowed_assignee, allowed_user
 from bots.teams.activity import Incoming, thread_root
 from bots.teams.ids import SURFACE, VOCABULARY
