@@ -34,9 +34,9 @@ SURFACE = "teams"
 BOT_ISSUER = "https://api.botframework.com"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
+def _team(team_id: str) -> str:  # an inbox's team rule (inboxes.teams_team_id) is Teams' user group
+    return f"the Teams team {team_id}"
+
+
 # How the shared texts (help, usage errors, refusals) name things in Teams.
-def _team(team_id: str) -> str:
-    return f"(the Teams team {team_id})"
-
-
 VOCABULARY = Vocabulary(command="@Threadline", mention_example="@Ann", user_group=_team, channel=plain_channel)

@@ -85,7 +85,7 @@ def test_a_configured_team_decides_who_acts(teams_world: TeamsWorld) -> None:
     drain_jobs(teams_world.runtime)
     _thread, refused = _command(teams_world, "assign 1 me")  # Ann posts in the channel, is not on the team
     assert _assignee(teams_world) is None
-    assert f"only members of the user group (the Teams team {TEAM}) act" in json.dumps(refused)
+    assert f"the Teams team {TEAM} act on these tickets" in json.dumps(refused)
     _thread, answer = _command(teams_world, "assign 1 me", user=BEA, aad=BEA_AAD)
     assert (answer["text"], _assignee(teams_world)) == ("Ticket #1 assigned to Bea Agent.", BEA_AAD)
 
