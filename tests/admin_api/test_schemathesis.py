@@ -105,7 +105,7 @@ def test_create_then_read_and_update_sequences_answer_as_documented(
                               additional_checks: object = None, **kwargs: object) -> None:
             case.validate_response(response, checks=CHECKS)  # type: ignore[arg-type]
 
-    Workflow.run(settings=settings(max_examples=4, stateful_step_count=4, deadline=None, derandomize=True,
+    Workflow.run(settings=settings(max_examples=8, stateful_step_count=4, deadline=None, derandomize=True,
                                    suppress_health_check=list(HealthCheck)))
     # Tickets need an existing inbox in the body, which generated bodies rarely name: not required here.
     assert {path for _, path in reached} >= {"/api/v1/inboxes/{inbox_id}", "/api/v1/agents/{agent_id}"}, reached
