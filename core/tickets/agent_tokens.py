@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.errors import InvalidInput
+from core.tenancy import audit as audit_log
+from core.tenancy.audit import AuditContext
 from core.tenancy.models import Agent, AgentNotification, AgentTicketToken
 
 AGENT_TOKEN_LENGTH = 32  # secrets.token_urlsafe(24); customer tokens are token_urlsafe(12) = 16
@@ -49,6 +53,20 @@ def set_prefs(*, session: Session, agent: Agent, **changes: bool) -> NotifyPrefs
         raise ValueError(f"unknown notification preferences: {', '.join(sorted(unknown))}")
     prefs = NotifyPrefs(**{**NotifyPrefs.of(agent).as_dict(), **changes})
     agent.notify_prefs = prefs.as_dict()
+    return prefs
+
+
+def change_prefs(*, session: Session, agent: Agent, changes: Mapping[str, bool], audit: AuditContext) -> NotifyPrefs:
+    """The admin API's PUT and `threadline agents notify`: validate, store, and write the audit entry."""
+    unknown = set(changes) - set(NotifyPrefs.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"unknown notification preferences: {', '.join(sorted(unknown))} "
+                           f"(known: {', '.join(NotifyPrefs.__dataclass_fields__)})")
+    before = NotifyPrefs.of(agent).as_dict()
+    prefs = set_prefs(session=session, agent=agent, **dict(changes))
+    audit_log.record(session=session, tenant_id=agent.tenant_id, audit=audit, action="agent.notifications_changed",
+                     target=f"agent:{agent.email or agent.id}",
+                     data={k: v for k, v in prefs.as_dict().items() if before[k] != v})
     return prefs
 
 
