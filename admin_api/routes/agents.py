@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from admin_api.auth import TenantPrincipalDep, audit_context
 from admin_api.conventions import admin_router
@@ -15,6 +16,7 @@ from admin_api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, d
 from core.tenancy import agents as service
 from core.tenancy.schemas import AgentCreate, AgentPublic, AgentUpdate
 from core.tenancy.service import create_agent
+from core.tickets import agent_tokens
 
 router = admin_router("agents")
 
@@ -67,3 +69,36 @@ def deactivate(agent_id: uuid.UUID, request: Request, session: SessionDep,
     check_if_match(request, AgentPublic.model_validate(agent))
     service.update_agent(session=session, agent=agent, active=False, audit=audit_context(request, principal))
     return AgentPublic.model_validate(agent)
+
+
+class NotificationPrefs(BaseModel):
+    """Which notification mails the agent gets (issue 16); PUT replaces all four."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_tickets: bool  # every new ticket in the tenant's inboxes
+    assigned: bool  # a ticket was assigned to them by someone else
+    customer_replies: bool  # the customer wrote again on a ticket assigned to them
+    drafts: bool  # a draft is ready on a ticket assigned to them
+
+
+@router.get("/agents/{agent_id}/notifications", response_model=NotificationPrefs)
+def notifications(agent_id: uuid.UUID, response: Response, session: SessionDep,
+                  principal: TenantPrincipalDep) -> NotificationPrefs:
+    agent = service.get_agent(session=session, tenant_id=principal.require_tenant(), agent_id=agent_id)
+    public = NotificationPrefs(**agent_tokens.NotifyPrefs.of(agent).as_dict())
+    set_etag(response, public)
+    return public
+
+
+@router.put("/agents/{agent_id}/notifications", response_model=NotificationPrefs)
+def set_notifications(agent_id: uuid.UUID, body: NotificationPrefs, request: Request, response: Response,
+                      session: SessionDep, principal: TenantPrincipalDep) -> NotificationPrefs:
+    """The same service as `threadline agents notify`; If-Match guards against a concurrent change."""
+    agent = service.get_agent(session=session, tenant_id=principal.require_tenant(), agent_id=agent_id, lock=True)
+    check_if_match(request, NotificationPrefs(**agent_tokens.NotifyPrefs.of(agent).as_dict()))
+    prefs = agent_tokens.change_prefs(session=session, agent=agent, changes=body.model_dump(),
+                                      audit=audit_context(request, principal))
+    public = NotificationPrefs(**prefs.as_dict())
+    set_etag(response, public)
+    return public
