@@ -273,11 +273,11 @@ def _tenant_of(session: Session, tenant_id: uuid.UUID | None) -> uuid.UUID:
     return resolved
 
 
-def ticket_query(*, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Select[tuple[Ticket]]:
+def ticket_query(*, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Select[Ticket]:
     return select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
 
 
-def ticket_number_query(*, tenant_id: uuid.UUID, number: int) -> Select[tuple[Ticket]]:
+def ticket_number_query(*, tenant_id: uuid.UUID, number: int) -> Select[Ticket]:
     return select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.number == number)
 
 
