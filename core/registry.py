@@ -37,6 +37,22 @@ JobHandler = Callable[[JobContext, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
+class ContactErasure:
+    """Whose content to erase: one contact of one tenant. Erasers run first, while the contact's
+    tickets (`ticket_ids`) still exist, in the tenant's unit of work of the erasure."""
+
+    tenant_id: uuid.UUID
+    contact_id: uuid.UUID
+    email: str  # normalised (trimmed, lower case)
+    ticket_ids: tuple[uuid.UUID, ...]
+
+
+# An adapter's own rows about the contact (e.g. widget transcripts): deletes them in `session`
+# (never commits) and returns the blob hashes they named, removed after commit if nothing else does.
+ContactEraser = Callable[["Session", ContactErasure], list[str]]
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     handler: JobHandler
@@ -69,6 +85,8 @@ class Registry:
     http_mounts: list[Callable[[Any, Settings], None]] = field(default_factory=list)
     # ticket channel value ("email", "widget", ...) -> job that delivers a public reply there
     delivery_jobs: dict[str, str] = field(default_factory=dict)
+    # what adapters keep about a contact outside core's tables, for `threadline contacts erase`
+    contact_erasers: list[ContactEraser] = field(default_factory=list)
 
     def add_job(self, name: str, handler: JobHandler, *, queue: str = "default") -> None:
         if name in self.jobs:
@@ -91,6 +109,9 @@ class Registry:
     def add_delivery(self, channel: str, job_name: str) -> None:
         """The job that delivers public replies on tickets of this channel of origin."""
         self.delivery_jobs[channel] = job_name
+
+    def add_contact_eraser(self, eraser: ContactEraser) -> None:
+        self.contact_erasers.append(eraser)
 
     def jobs_for(self, event_kind: str) -> Sequence[str]:
         return self.subscriptions.get(event_kind, ())

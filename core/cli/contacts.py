@@ -41,7 +41,8 @@ def register(app: typer.Typer, registry: Registry) -> None:
             tenant_id = tenant_from_option(rt.factory, tenant).id
             try:
                 with tenant_scope(rt.factory, tenant_id) as session:
-                    report = erase_contact(session=session, tenant_id=tenant_id, email=email, audit=_cli_actor())
+                    report = erase_contact(session=session, tenant_id=tenant_id, email=email, audit=_cli_actor(),
+                                           erasers=registry.contact_erasers)
             except NotFound as exc:
                 raise fail(str(exc)) from None
             blobs = delete_blobs(rt.factory, BlobStore.from_settings(rt.settings), report.blob_candidates)

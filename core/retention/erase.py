@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, text, update
@@ -24,6 +25,7 @@ from core.blobs import BlobStore
 from core.db.session import system_scope
 from core.errors import NotFound
 from core.jobs.models import OutboxRow
+from core.registry import ContactEraser, ContactErasure
 from core.retention.service import referenced_blobs, referencing_columns
 from core.tenancy import audit as audit_log
 from core.tenancy.audit import AuditContext
@@ -41,7 +43,10 @@ class ErasureReport:
     blob_candidates: list[str] = field(default_factory=list)  # delete after commit (delete_blobs)
 
 
-def erase_contact(*, session: Session, tenant_id: uuid.UUID, email: str, audit: AuditContext) -> ErasureReport:
+def erase_contact(
+    *, session: Session, tenant_id: uuid.UUID, email: str, audit: AuditContext, erasers: Sequence[ContactEraser] = ()
+) -> ErasureReport:
+    """`erasers`: the registry's `contact_erasers` (adapters' own rows, e.g. widget transcripts)."""
     email = email.strip().lower()
     contact = session.execute(
         select(Contact).where(Contact.tenant_id == tenant_id, func.lower(Contact.email) == email)
@@ -68,6 +73,9 @@ def erase_contact(*, session: Session, tenant_id: uuid.UUID, email: str, audit: 
     drafts = session.execute(select(func.count()).where(
         Draft.tenant_id == tenant_id, Draft.ticket_id.in_(ticket_ids) | Draft.for_message_id.in_(other_msgs)
     )).scalar_one()
+    # Adapters first: their rows may name the tickets, messages and raw mail erased below.
+    scope = ContactErasure(tenant_id, contact.id, email, tuple(ticket_ids))
+    adapter_shas = {sha for eraser in erasers for sha in eraser(session, scope)}
 
     session.execute(delete(Draft).where(Draft.tenant_id == tenant_id, Draft.for_message_id.in_(other_msgs)))
     session.execute(update(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.linked_ticket_id.in_(ticket_ids))
@@ -90,7 +98,8 @@ def erase_contact(*, session: Session, tenant_id: uuid.UUID, email: str, audit: 
                      target=f"contact:{contact.id}",
                      data={"email_sha256": hashlib.sha256(email.encode()).hexdigest(), "tickets": len(ticket_ids),
                            "messages": messages, "attachments": attachments, "raw": len(raw_ids), "drafts": drafts})
-    return ErasureReport(contact.id, len(ticket_ids), messages, attachments, len(raw_ids), drafts, shas)
+    return ErasureReport(contact.id, len(ticket_ids), messages, attachments, len(raw_ids), drafts,
+                         sorted(set(shas) | adapter_shas))
 
 
 def delete_blobs(factory: sessionmaker[Session], store: BlobStore, shas: list[str]) -> int:

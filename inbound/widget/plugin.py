@@ -8,6 +8,7 @@ from core.registry import Registry
 from core.tickets.events import EventKind
 from inbound.widget.api import mount
 from inbound.widget.delivery import DELIVER_JOB, MIRROR_JOB, STATUS_JOB, deliver_reply, mirror_email, status_hint
+from inbound.widget.erasure import erase_conversations
 
 
 def register(registry: Registry) -> None:
@@ -21,6 +22,7 @@ def register(registry: Registry) -> None:
     registry.subscribe(EventKind.MESSAGE_APPENDED, MIRROR_JOB)
     registry.add_job(STATUS_JOB, status_hint, queue="widget")
     registry.subscribe(EventKind.STATUS_CHANGED, STATUS_JOB)
+    registry.add_contact_eraser(erase_conversations)  # threadline contacts erase: their web chats too
 
 
 def _add_cli(app: Any, registry: Registry) -> None:

@@ -4,23 +4,52 @@ from __future__ import annotations
 
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from core.blobs import BlobStore
 from core.db.session import make_engine, system_scope, tenant_scope
+from core.registry import Registry, load_plugins
 from core.retention.erase import delete_blobs, erase_contact
 from core.runtime import Runtime
+from core.settings import Settings
 from core.tenancy.audit import AuditContext
 from core.tenancy.models import AuditEntry
 from core.tickets.models import TicketEvent
 from tests.conftest import make_tenant
 from tests.inbound.ingest.helpers import deliver
+from tests.inbound.widget.conftest import Visitor, enable_widget, widget_app
+from tests.support.jobs import drain_jobs
+from tests.support.servers import RedisForTests
 
 MARKER = "zq-marker-7f3a91"
 SHARED = b"the same brochure everyone sends"
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, redis_server: RedisForTests) -> Settings:
+    """With what the web chat needs (its rate limits, signed tokens and upload refs)."""
+    return Settings(THREADLINE_DATA_DIR=tmp_path, REDIS_URL=redis_server.url, THREADLINE_SECRET_KEY="erasure-test-key",
+                    THREADLINE_JOB_MIN_BACKOFF_MS=10, THREADLINE_JOB_MAX_RETRIES=2)
+
+
+def _web_chat(runtime: Runtime, inbox_id: object, email: str, text: str, upload: bytes) -> None:
+    """A visitor's conversation with one message and one uploaded file, through the widget API."""
+    enable_widget(runtime, inbox_id)
+    with TestClient(widget_app(runtime)) as http:
+        visitor = Visitor(http, str(inbox_id))
+        assert visitor.start(email=email).status_code == 200
+        up = http.post("/widget/v1/attachments", files={"file": ("notes.pdf", upload, "application/pdf")},
+                       headers=visitor.headers())
+        assert up.status_code == 201, up.text
+        sent = http.post("/widget/v1/messages", json={"client_message_id": "client-0001", "text": text,
+                                                      "attachments": [up.json()["ref"]]}, headers=visitor.headers())
+        assert sent.status_code == 201, sent.text
+    drain_jobs(runtime)
 
 
 def _mail(sender: str, body: str, attachments: list[tuple[str, bytes]]) -> bytes:
@@ -55,17 +84,18 @@ def _tables_with(database_url: str, needle: str) -> list[str]:
 
 
 def test_erasure_leaves_no_trace_of_the_contacts_content(runtime: Runtime, owner_url: str) -> None:
-    tenant, _ = make_tenant(runtime, address="help@acme.test")
+    tenant, inbox = make_tenant(runtime, address="help@acme.test")
+    _web_chat(runtime, inbox.id, "erin@customer.test", f"Chat {MARKER}", f"%PDF-1.4 upload {MARKER}".encode())
     deliver(runtime, _mail("erin@customer.test", f"My secret is {MARKER}",
                            [("secret.bin", f"bytes {MARKER}".encode()), ("brochure.pdf", SHARED)]))
     deliver(runtime, _mail("erin@customer.test", f"Follow-up {MARKER} again", []))
     deliver(runtime, _mail("other@customer.test", "Unrelated question", [("brochure.pdf", SHARED)]))
-    assert "messages" in _tables_with(owner_url, MARKER)
+    assert {"messages", "widget_messages"} <= set(_tables_with(owner_url, MARKER))
     store = BlobStore.from_settings(runtime.settings)
 
     with tenant_scope(runtime.factory, tenant.id) as session:
         report = erase_contact(session=session, tenant_id=tenant.id, email="Erin@Customer.test",
-                               audit=AuditContext("cli:tester"))
+                               audit=AuditContext("cli:tester"), erasers=load_plugins(Registry()).contact_erasers)
     delete_blobs(runtime.factory, store, report.blob_candidates)
 
     assert _tables_with(owner_url, MARKER) == []
@@ -75,7 +105,7 @@ def test_erasure_leaves_no_trace_of_the_contacts_content(runtime: Runtime, owner
     with system_scope(runtime.factory) as session:
         entry = session.execute(select(AuditEntry).where(AuditEntry.action == "contact.erased")).scalar_one()
         assert session.execute(select(TicketEvent)).scalars().all(), "other tickets' timelines stay"
-    assert (entry.actor, report.tickets, report.messages) == ("cli:tester", 2, 2)
+    assert (entry.actor, report.tickets, report.messages) == ("cli:tester", 3, 3)  # two mails, one web chat
 
 
 def test_the_timeline_stays_append_only_outside_the_erase_function(runtime: Runtime, owner_url: str) -> None:
