@@ -180,6 +180,8 @@ def main() -> None:
                     statuses=(TicketStatus.OPEN,), inbox_ids=(uuid.UUID(inbox),), tags=("tag1",)),
                 "filtered, a combination without matches": TicketFilter(
                     statuses=(TicketStatus.OPEN,), inbox_ids=(uuid.UUID(inbox),), tags=("tag2",)),
+                "filtered, two statuses (open or pending)": TicketFilter(
+                    statuses=(TicketStatus.OPEN, TicketStatus.PENDING)),
                 "full-text search": TicketFilter(text="tok17"),
             }
             for name, where in samples.items():

@@ -98,7 +98,8 @@ class Ticket(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         # Lists in keyset order, unfiltered, by status, by inbox and status (migration 0023 says why).
-        Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id",
+              postgresql_include=["status", "priority", "inbox_id", "assignee_id", "tags"]),
         Index("ix_tickets_tenant_status_created", "tenant_id", "status", "created_at", "id",
               postgresql_include=["inbox_id", "tags"]),
         Index("ix_tickets_tenant_inbox_status_created", "tenant_id", "inbox_id", "status", "created_at", "id",
