@@ -10,6 +10,7 @@ from core.registry import Component, Registry
 from inbound.ingest.accept import PROCESS_JOB
 from inbound.ingest.cli import register_cli
 from inbound.ingest.held_cli import register_held_cli
+from inbound.ingest.raw_cli import register_raw_cli
 from core.tickets.events import EventKind
 from inbound.email.outbound_plugin import ACKNOWLEDGE_JOB
 from inbound.email.outbound_plugin import register as register_outbound
@@ -24,6 +25,7 @@ def register(registry: Registry) -> None:
     registry.add_job(PROCESS_JOB, make_process_job(registry), queue="ingest")
     registry.add_cli(register_cli(registry))
     registry.add_cli(register_held_cli(registry))
+    registry.add_cli(register_raw_cli(registry))
     register_imap(registry)
     register_outbound(registry)
     register_widget(registry)  # web chat: /widget/v1 and widget.deliver

@@ -8,20 +8,24 @@ in one transaction. A repeated delivery with the same key is recognised and stor
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import tenant_scope
 from core.jobs.outbox import enqueue
 from core.tickets.held import INGEST_JOB
-from core.tickets.models import RawInbound, RawInboundStatus
+from core.tickets.models import RawInbound, RawInboundStatus, Ticket
 
 PROCESS_JOB = INGEST_JOB
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,23 @@ class Accepted:
     raw_id: uuid.UUID
     tenant_id: uuid.UUID
     duplicate: bool  # the same key was accepted before: nothing new was stored
+    first_received_at: datetime | None = None  # of the record a duplicate repeats
+    ticket_number: int | None = None  # where that record went, once processed
+
+
+def duplicate_reason(received_at: datetime | None, ticket_number: int | None) -> str:
+    """What an operator reads about a repeated delivery (log line, raw listing, outcome)."""
+    when = received_at.strftime("%Y-%m-%d %H:%M:%S UTC") if received_at else "an earlier time"
+    where = f"ticket #{ticket_number}" if ticket_number is not None else "not processed yet"
+    return f"duplicate of mail received at {when} ({where})"
+
+
+def log_accepted(accepted: Accepted, *, source: str) -> None:
+    """After the commit: a repeated delivery is answered like the first, and said so at INFO
+    (a test mail sent twice without Message-ID or Date must not vanish without a word)."""
+    if accepted.duplicate:
+        log.info("mail ignored: %s", duplicate_reason(accepted.first_received_at, accepted.ticket_number),
+                 extra={"raw_id": str(accepted.raw_id), "source": source})
 
 
 def content_key(*parts: bytes | str) -> str:
@@ -53,10 +74,12 @@ def accept_raw(
 ) -> Accepted:
     """Commit the raw payload (and its processing job) or raise; never half-store."""
     with tenant_scope(factory, tenant_id) as session:
-        return store_raw(
+        accepted = store_raw(
             session=session, tenant_id=tenant_id, inbox_id=inbox_id, source=source, payload=payload,
             idempotency_key=idempotency_key, envelope=envelope or {}, process=process,
         )
+    log_accepted(accepted, source=source)
+    return accepted
 
 
 def store_raw(
@@ -82,12 +105,26 @@ def store_raw(
         .returning(RawInbound.id)
     ).scalar_one_or_none()
     if inserted is None:
-        existing = session.execute(
-            select(RawInbound.id).where(
-                RawInbound.tenant_id == tenant_id, RawInbound.idempotency_key == idempotency_key
-            )
-        ).scalar_one()
-        return Accepted(existing, tenant_id, duplicate=True)
+        return _redelivered(session, tenant_id, idempotency_key)
     if process:
         enqueue(session=session, tenant_id=tenant_id, job=PROCESS_JOB, payload={"raw_id": str(raw_id)})
     return Accepted(raw_id, tenant_id, duplicate=False)
+
+
+def _redelivered(session: Session, tenant_id: uuid.UUID, idempotency_key: str) -> Accepted:
+    """Count the repeat on the first record (shown by `threadline raw list`) and say where it went."""
+    number = (
+        select(Ticket.number)
+        .where(Ticket.tenant_id == tenant_id, Ticket.id == RawInbound.ticket_id)
+        .scalar_subquery()
+    )
+    repeats = func.coalesce(RawInbound.envelope["redeliveries"].as_integer(), 0) + 1
+    row = session.execute(
+        update(RawInbound)
+        .where(RawInbound.tenant_id == tenant_id, RawInbound.idempotency_key == idempotency_key)
+        .values(envelope=RawInbound.envelope.op("||")(
+            func.jsonb_build_object("redeliveries", repeats, "last_redelivery_at", func.now())
+        ))
+        .returning(RawInbound.id, RawInbound.received_at, number)
+    ).one()
+    return Accepted(row[0], tenant_id, duplicate=True, first_received_at=row[1], ticket_number=row[2])

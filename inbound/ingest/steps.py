@@ -9,16 +9,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from core.tenancy.models import Inbox
-from core.tickets.models import Contact, Direction, Message, Ticket, TicketStatus
+from core.tickets.models import Contact, Direction, Message, RawInbound, Ticket, TicketStatus
 from inbound.email.autoreply import AutoKind, classify_automatic, suppresses_auto_response
 from core.budget import shared_runner
 from inbound.email.analyse import Envelope, MailAnalysis, analyse_email
 from inbound.smtp.limits import in_networks, parse_networks
+from inbound.ingest.accept import duplicate_reason
 from inbound.ingest.addresses import split_recipient
 from inbound.ingest.context import Disposition, IngestContext, dmarc_failed, semantic_digest
 from inbound.ingest.threading import KnownTicket, ThreadDecision, ThreadFacts, ThreadRule, resolve_thread, subject_tag
@@ -70,13 +71,15 @@ def dedupe(ctx: IngestContext, session: Session, settings: Settings) -> None:
     assert ctx.parsed is not None
     key = dedupe_key(ctx)
     same = session.execute(
-        select(Message.id, Ticket.number)
+        select(Ticket.number, func.coalesce(RawInbound.received_at, Message.created_at))
+        .select_from(Message)
         .join(Ticket, Ticket.id == Message.ticket_id)
+        .outerjoin(RawInbound, and_(RawInbound.id == Message.raw_inbound_id, RawInbound.tenant_id == ctx.tenant_id))
         .where(Message.tenant_id == ctx.tenant_id, Message.dedupe_key == key)
     ).first()
     if same is not None:
         ctx.disposition = Disposition.DUPLICATE
-        ctx.outcome = f"duplicate of message {same[0]} on ticket #{same[1]}"
+        ctx.outcome = duplicate_reason(same[1], same[0])
         return
     if ctx.parsed.message_id and session.execute(
         select(Message.id)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from core.db.session import tenant_scope
-from inbound.ingest.accept import content_key, store_raw
+from inbound.ingest.accept import content_key, log_accepted, store_raw
 from inbound.ingest.addresses import split_recipient
 from inbound.smtp.directory import InboxDirectory, Route
 from inbound.smtp.limits import ClientLimits, Limit
@@ -140,6 +140,7 @@ class ThreadlineHandler:
                     payload=raw, idempotency_key=content_key("smtp", str(route.inbox_id), raw),
                     envelope={**meta, "rcpt_tos": rcpts},
                 )
+            log_accepted(accepted, source="smtp")
             ids.append(str(accepted.raw_id))
         return ids
 

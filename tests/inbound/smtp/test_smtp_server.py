@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import smtplib
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +19,7 @@ from core.runtime import Runtime
 from core.tickets.models import Message, RawInboundStatus, Ticket
 from tests.conftest import make_tenant
 from tests.support.jobs import drain_jobs
+from tests.support.servers import RedisForTests
 from tests.support.threadline_smtp import RunningSmtp, make_mail, running_smtp, stored_raws
 
 
@@ -80,7 +87,7 @@ def test_a_relayed_copy_with_other_trace_headers_is_still_one_message(runtime: R
     drain_jobs(runtime)
     raws = stored_raws(runtime)
     assert sorted(r.status for r in raws) == [RawInboundStatus.IGNORED, RawInboundStatus.PROCESSED]
-    assert "duplicate of message" in next(r.outcome for r in raws if r.status is RawInboundStatus.IGNORED)
+    assert "duplicate of mail received at" in next(r.outcome for r in raws if r.status is RawInboundStatus.IGNORED)
 
 
 def test_two_inboxes_in_one_transaction_each_get_themake_mail(runtime: Runtime, smtp: RunningSmtp) -> None:
@@ -175,3 +182,47 @@ def test_without_a_certificate_starttls_is_not_offered(runtime: Runtime, smtp: R
     with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
         client.ehlo()
         assert not client.has_extn("starttls")
+
+
+def _bare_mail() -> bytes:
+    """A hand-typed test mail: no Message-ID, no Date (smtplib adds neither)."""
+    return (b"From: bob@customer.test\r\nTo: help@acme.test\r\nSubject: test\r\n\r\n"
+            b"does the helpdesk work?\r\n")
+
+
+def test_a_test_mail_sent_twice_is_one_ticket_and_the_second_is_logged_and_listed(
+    runtime: Runtime, smtp: RunningSmtp, redis_server: RedisForTests, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 15 item 5: the repeat stays one message, but says so (INFO line, raw listing)."""
+    _send(smtp, _bare_mail())
+    drain_jobs(runtime)
+    with caplog.at_level(logging.INFO, logger="inbound.ingest.accept"):
+        assert _send(smtp, _bare_mail()) == {}
+    drain_jobs(runtime)
+    assert [t.number for t in _tickets(runtime)] == [1]
+    (first,) = stored_raws(runtime)
+    when = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [r.getMessage() for r in caplog.records if r.name == "inbound.ingest.accept"]
+    assert lines == [f"mail ignored: duplicate of mail received at {when} (ticket #1)"]
+    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
+           "THREADLINE_DATA_DIR": str(tmp_path)}
+    listed = subprocess.run([sys.executable, "-m", "core.cli", "raw", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["raw_id"], row["redeliveries"], row["outcome"]) == (str(first.id), 1, "opened ticket #1 (new)")
+
+
+def test_a_relayed_copy_is_ignored_with_a_reason_naming_the_first_mail_and_ticket(
+    runtime: Runtime, smtp: RunningSmtp, caplog: pytest.LogCaptureFixture,
+) -> None:
+    _send(smtp, _bare_mail())
+    drain_jobs(runtime)
+    _send(smtp, b"Received: from relay2.customer.test by mx; Mon, 23 Nov 2026 10:00:00 +0000\r\n" + _bare_mail())
+    with caplog.at_level(logging.INFO, logger="inbound.ingest.pipeline"):
+        drain_jobs(runtime)
+    first, second = stored_raws(runtime)
+    reason = f"duplicate of mail received at {first.received_at.strftime('%Y-%m-%d %H:%M:%S UTC')} (ticket #1)"
+    assert (second.status, second.outcome) == (RawInboundStatus.IGNORED, reason)
+    assert f"mail ignored: {reason}" in [r.getMessage() for r in caplog.records]
