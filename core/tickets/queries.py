@@ -92,8 +92,8 @@ def ticket_list_statement(
     """The list query (bench/api.py explains this very statement).
 
     The page's ids are chosen first, over the ticket columns only, so that a filter the indexes of
-    migration 0023 cover (status, inbox, tag) is an index-only scan in keyset order that stops after
-    `limit` matches; the rows are read for those ids alone."""
+    migrations 0023 and 0025 cover (statuses, inbox, tag, priority, assignee) is an index-only scan
+    in keyset order that stops after `limit` matches; the rows are read for those ids alone."""
     page: Select[uuid.UUID] = _filtered(select(Ticket.id), where)
     if tenant_id is not None:  # explicit as well as RLS; it also lets the planner match index prefixes
         page = page.where(Ticket.tenant_id == tenant_id)
