@@ -47,7 +47,9 @@ def register_raw_cli(registry: Registry) -> Any:
 
         @group.command("list", help="Stored inbound mail, newest first, across tenants, with its outcome.")
         def list_(
-            status: Annotated[Optional[list[RawInboundStatus]], typer.Option("--status", help="filter (repeatable)")] = None,
+            status: Annotated[
+                Optional[list[RawInboundStatus]], typer.Option("--status", help="filter (repeatable)")  # noqa: UP045
+            ] = None,
             limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="at most this many per tenant")] = 50,
             as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
         ) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from core.db.session import tenant_scope
 from inbound.ingest.accept import content_key, log_accepted, store_raw
 from inbound.ingest.addresses import split_recipient
 from inbound.smtp.directory import InboxDirectory, Route
+from inbound.smtp.group_commit import GroupCommit
 from inbound.smtp.limits import ClientLimits, Limit
 
 log = logging.getLogger(__name__)
@@ -57,11 +60,21 @@ class ThreadlineEnvelope(Envelope):
         self.routes: dict[str, Route] = {}
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One mail whose DATA is complete, waiting for its batch to commit."""
+
+    raw: bytes
+    by_inbox: ByInbox
+    meta: dict[str, str]
+
+
 class ThreadlineHandler:
     def __init__(self, factory: sessionmaker[DbSession], directory: InboxDirectory, limits: ClientLimits) -> None:
         self._factory = factory
         self._directory = directory
         self.limits = limits
+        self._commits: GroupCommit[Pending, list[str]] = GroupCommit(self._store_batch)
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -113,35 +126,60 @@ class ThreadlineHandler:
             "received_at": datetime.now(UTC).isoformat(),
         }
         try:
-            ids = await asyncio.to_thread(self._store_retrying, raw, by_inbox, meta)
+            ids = await self._commits.submit(Pending(raw, by_inbox, meta))
         except Exception as exc:  # nothing was acknowledged; the sender keeps the mail and retries
             log.warning("smtp store failed; answered 451", extra={"error": f"{type(exc).__name__}: {exc}"})
             return TEMPFAIL
         return f"250 2.0.0 OK queued as {ids[0]}"
 
-    def _store_retrying(self, raw: bytes, by_inbox: ByInbox, meta: dict[str, str]) -> list[str]:
+    def _store_batch(self, items: Sequence[Pending]) -> list[list[str] | BaseException]:
         try:
-            return self._store(raw, by_inbox, meta)
+            return list(self._store_retrying(items))
+        except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+        # One mail's failure must not refuse the others that shared its transaction: each alone.
+        results: list[list[str] | BaseException] = []
+        for item in items:
+            try:
+                results.extend(self._store_retrying([item]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _store_retrying(self, items: Sequence[Pending]) -> list[list[str]]:
+        try:
+            return self._store(items)
         except DBAPIError as exc:
             # A pooled connection died with a database restart; the pool is now reset, so one
             # immediate retry spares the sender a needless 451 round trip.
             if not exc.connection_invalidated:
                 raise
-            return self._store(raw, by_inbox, meta)
+            return self._store(items)
 
-    def _store(self, raw: bytes, by_inbox: ByInbox, meta: dict[str, str]) -> list[str]:
-        # One raw record per inbox; each commit is idempotent, so a 451 after a partial success
-        # and the sender's retry still store every copy exactly once.
-        ids = []
-        for route, rcpts in by_inbox.values():
-            with tenant_scope(self._factory, route.tenant_id) as session:
-                accepted = store_raw(
-                    session=session, tenant_id=route.tenant_id, inbox_id=route.inbox_id, source="smtp",
-                    payload=raw, idempotency_key=content_key("smtp", str(route.inbox_id), raw),
-                    envelope={**meta, "rcpt_tos": rcpts},
-                )
-            log_accepted(accepted, source="smtp")
-            ids.append(str(accepted.raw_id))
+    def _store(self, items: Sequence[Pending]) -> list[list[str]]:
+        # One raw record per mail and inbox, one transaction per tenant for the whole batch; each
+        # insert is idempotent, so a 451 after a partial success and the sender's retry still
+        # store every copy exactly once.
+        parts: dict[Any, list[tuple[int, Route, list[str]]]] = {}
+        for index, item in enumerate(items):
+            for route, rcpts in item.by_inbox.values():
+                parts.setdefault(route.tenant_id, []).append((index, route, rcpts))
+        ids: list[list[str]] = [[] for _ in items]
+        for tenant_id, tenant_parts in parts.items():
+            stored = []
+            with tenant_scope(self._factory, tenant_id) as session:
+                for index, route, rcpts in tenant_parts:
+                    item = items[index]
+                    accepted = store_raw(
+                        session=session, tenant_id=tenant_id, inbox_id=route.inbox_id, source="smtp",
+                        payload=item.raw, idempotency_key=content_key("smtp", str(route.inbox_id), item.raw),
+                        envelope={**item.meta, "rcpt_tos": rcpts},
+                    )
+                    stored.append((index, accepted))
+            for index, accepted in stored:  # after the commit
+                log_accepted(accepted, source="smtp")
+                ids[index].append(str(accepted.raw_id))
         return ids
 
 
