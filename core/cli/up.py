@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import typer
 
@@ -114,10 +114,26 @@ def _start_all(
         (c for c in registry.components.values() if c.enabled(settings)), key=lambda c: (c.order, c.name)
     )
     for component in components:
-        children.append(Child(component, _spawn(component, env), time.monotonic()))
-        typer.echo(f"  {component.name:<11} {component.describe(settings)}")
+        for copy in _copies(component, settings):
+            children.append(Child(copy, _spawn(copy, env), time.monotonic()))
+        extra = f" x {len(_copies(component, settings))} processes" if component.name == "worker" else ""
+        typer.echo(f"  {component.name:<11} {component.describe(settings)}{extra}")
     typer.echo("Press Ctrl-C to stop.")
     _supervise(children, env, stop)
+
+
+def worker_processes(settings: Settings) -> int:
+    """THREADLINE_WORKER_PROCESSES, or one per core: one Python process parses on one core only."""
+    return settings.worker_processes or max(1, os.cpu_count() or 1)
+
+
+def _copies(component: Component, settings: Settings) -> list[Component]:
+    """The worker runs once per core; only the first copy relays the outbox (more relays would
+    only add idle polling: one relay hands out hundreds of rows a second)."""
+    if component.name != "worker":
+        return [component]
+    extra = replace(component, name="worker", command=(*component.command, "--no-relay"))
+    return [component] + [extra] * (worker_processes(settings) - 1)
 
 
 def _supervise(children: list[Child], env: dict[str, str], stop: threading.Event) -> None:
