@@ -82,9 +82,9 @@ def main() -> None:
                "THREADLINE_SMTP_MESSAGES_PER_MINUTE": "100000"}
         for command in ("smtp", "api", "worker"):
             procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", command], env=env, cwd=ROOT))
-        wait_port(smtp_port)
-        wait_port(api_port)
-        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}")
+        wait_port(smtp_port, timeout=180)  # a loaded machine imports slowly
+        wait_port(api_port, timeout=180)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=60)
         token = issuer.token(service_url=fake.service_url)
         to_card: list[float] = []
         to_mail: list[float] = []
