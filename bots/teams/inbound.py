@@ -23,7 +23,8 @@ from bots.teams.activity import Incoming
 from bots.teams.connector import ServiceUrlRefusedError, check_service_url
 from bots.teams.ids import SURFACE
 from bots.teams.runtime import TeamsDeps
-from core.db.session import system_scope
+from core.db.session import system_scope, tenant_scope
+from core.jobs.models import OutboxRow, OutboxStatus
 from core.jobs.outbox import enqueue
 from core.settings import Settings
 from core.surfaces.models import SeenEvent, TeamsChannelTenant, TeamsServiceUrl
@@ -109,6 +110,18 @@ def accept(deps: TeamsDeps, incoming: Incoming, body: dict[str, Any]) -> int | N
         row = enqueue(session=session, tenant_id=tenant, job=job, payload={"activity": body})
         session.flush()
         return row.id
+
+
+def original_pending(deps: TeamsDeps, *, tenant_id: uuid.UUID, incoming: Incoming) -> bool:
+    """Whether the message an edit or delete is about is stored but not handled yet: jobs may run
+    out of order, and an edit must not be dropped because it overtook its message."""
+    activity = OutboxRow.payload["activity"]
+    with tenant_scope(deps.surface.factory, tenant_id) as session:
+        return session.execute(select(OutboxRow.id).where(
+            OutboxRow.tenant_id == tenant_id, OutboxRow.job == ACTIVITY_JOB,
+            OutboxRow.status.in_([OutboxStatus.PENDING, OutboxStatus.ENQUEUED, OutboxStatus.RUNNING]),
+            activity["type"].astext == "message", activity["id"].astext == incoming.id,
+            activity["conversation"]["id"].astext == incoming.conversation_id).limit(1)).first() is not None
 
 
 def resend(deps: TeamsDeps, *, tenant_id: uuid.UUID, activity: dict[str, Any]) -> int:

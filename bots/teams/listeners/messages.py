@@ -12,7 +12,9 @@ from bots.teams import cards
 from bots.teams.access import allowed_assignee, allowed_user
 from bots.teams.activity import Incoming, thread_root
 from bots.teams.ids import SURFACE, VOCABULARY
+from bots.teams.inbound import original_pending
 from bots.teams.runtime import TeamsDeps
+from core.errors import TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,9 @@ def on_update(incoming: Incoming, deps: TeamsDeps) -> None:
     if ref is None or incoming.from_bot:
         return
     user = allowed_user(deps, tenant_id=ref.tenant_id, incoming=incoming)
-    actions.agent_edited(deps.surface, ref=ref, user=user, channel=incoming.conversation_id, ts=incoming.id,
-                         text=incoming.text)
+    if not actions.agent_edited(deps.surface, ref=ref, user=user, channel=incoming.conversation_id, ts=incoming.id,
+                                text=incoming.text):
+        _after_the_original(deps, ref, incoming)
 
 
 def on_delete(incoming: Incoming, deps: TeamsDeps) -> None:
@@ -85,4 +88,11 @@ def on_delete(incoming: Incoming, deps: TeamsDeps) -> None:
     if ref is None or incoming.from_bot:
         return
     user = allowed_user(deps, tenant_id=ref.tenant_id, incoming=incoming)
-    actions.agent_deleted(deps.surface, ref=ref, user=user, channel=incoming.conversation_id, ts=incoming.id)
+    if not actions.agent_deleted(deps.surface, ref=ref, user=user, channel=incoming.conversation_id, ts=incoming.id):
+        _after_the_original(deps, ref, incoming)
+
+
+def _after_the_original(deps: TeamsDeps, ref: actions.TicketRef, incoming: Incoming) -> None:
+    """An edit or delete of a message whose own job has not run yet waits for it (a retry)."""
+    if original_pending(deps, tenant_id=ref.tenant_id, incoming=incoming):
+        raise TemporaryFailure(f"{incoming.type} waits for its message to be handled first")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.db.session import system_scope
 from core.jobs.models import OutboxRow, OutboxStatus
+from core.jobs.runner import JobFailed, RunResult, run_outbox_job
 from core.surfaces.models import TeamsServiceUrl
 from core.tenancy.models import Inbox, ReplyMode
-from core.tickets.models import Direction, Message, SurfaceAnchor
+from core.tickets.models import DeliveryState, Direction, Message, SurfaceAnchor
 from tests.bots.teams.conftest import AAD_TENANT, CHANNEL, TeamsWorld
 from tests.inbound.ingest.helpers import deliver, mail
 from tests.support.jobs import drain_jobs
@@ -25,7 +27,8 @@ def _outbound(world: TeamsWorld) -> list[Message]:
 
 def _activity_jobs(world: TeamsWorld) -> list[OutboxRow]:
     with system_scope(world.runtime.factory) as session:
-        return list(session.execute(select(OutboxRow).where(OutboxRow.job == "teams.activity")).scalars())
+        stmt = select(OutboxRow).where(OutboxRow.job == "teams.activity").order_by(OutboxRow.id)
+        return list(session.execute(stmt).scalars())
 
 
 def _customer_writes(world: TeamsWorld, n: int = 1) -> str:
@@ -117,3 +120,18 @@ def test_a_truncated_customer_message_offers_the_full_original_in_a_dialog(teams
     shown = json.dumps(dialog["card"]["content"])
     assert dialog["title"].startswith("From ")
     assert "start lorem ipsum" in shown and "\\\\[the end\\\\]\\\\(https://evil.test\\\\)" in shown
+
+
+def test_a_delete_that_overtakes_its_message_waits_for_it(teams_world: TeamsWorld) -> None:
+    teams_world.runtime.settings.undo_seconds = 30
+    thread = _customer_writes(teams_world)
+    teams_world.agent_says("oops, wrong ticket", thread=thread, activity_id="1800000000901")
+    teams_world.post(teams_world.activity("messageDelete", conversation=thread, activity_id="1800000000901"))
+    message_job, delete_job = (row.id for row in _activity_jobs(teams_world))
+    rt = teams_world.runtime
+    with pytest.raises(JobFailed):  # workers ran them out of order: the delete is retried, not dropped
+        run_outbox_job(delete_job, settings=rt.settings, factory=rt.factory, registry=rt.registry)
+    assert run_outbox_job(message_job, settings=rt.settings, factory=rt.factory, registry=rt.registry) is RunResult.DONE
+    drain_jobs(rt, include_delayed=True)
+    (reply,) = _outbound(teams_world)
+    assert (reply.delivery_state, teams_world.sink.mails) == (DeliveryState.CANCELLED, [])
