@@ -105,7 +105,11 @@ class _Planned:
 
 
 def notify_agents(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Job "email.notify_agents": payload is a ticket event (core/jobs/outbox.record_events)."""
+    """Job "email.notify_agents": payload is a ticket event (core/jobs/outbox.record_events), or a
+    refusal to answer (`refusal_payload`)."""
+    if payload.get("event") == REFUSAL_EVENT:
+        send_refusal(ctx, payload)
+        return
     if not payload.get("ticket_id"):
         return
     ticket_id = uuid.UUID(str(payload["ticket_id"]))
@@ -224,6 +228,63 @@ def _actor_agent(session: Session, ticket_id: uuid.UUID, kind: str, payload: dic
         except ValueError:
             return None
     return None
+
+
+# ---- a refused mail command, answered to the agent who sent it ----
+
+REFUSAL_EVENT = "agent.mail_refused"
+_MAX_REFUSALS = 20
+
+
+def refusal_payload(*, raw_id: uuid.UUID, agent_id: uuid.UUID, ticket_id: uuid.UUID, refusals: list[str],
+                    message_id: str | None, subject: str) -> dict[str, Any]:
+    """What inbound/ingest/agent_mail.py enqueues for NOTIFY_JOB when an agent's verified mail asked for
+    something that was refused (only then: never for a forged or unverified sender, never for automatic mail)."""
+    return {"event": REFUSAL_EVENT, "raw_id": str(raw_id), "agent_id": str(agent_id), "ticket_id": str(ticket_id),
+            "refusals": [plain(r, 300) for r in refusals[:_MAX_REFUSALS]], "in_reply_to": message_id,
+            "subject": plain(subject, 200)}
+
+
+def refusal_text(ticket_number: int, refusals: list[str]) -> str:
+    lines = [f"Your mail on {compose.ticket_tag(ticket_number)} was received, but not all of it was done:", ""]
+    lines += [f"- {plain(r, 300)}" for r in refusals] + ["", "-- ", f"{MAIL_HELP}."]
+    return "\n".join(lines) + "\n"
+
+
+def send_refusal(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """One short auto-reply per refused inbound mail (the effects ledger keys it by the raw mail)."""
+    key = f"{NOTIFY_JOB}:refusal:{payload['raw_id']}"
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        if effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id) is not None:
+            return  # answered already (or an attempt stopped mid-send): never a second copy
+        agent = session.get(Agent, uuid.UUID(str(payload["agent_id"])))
+        ticket = session.get(Ticket, uuid.UUID(str(payload["ticket_id"])))
+        if agent is None or ticket is None or not agent.email:
+            return
+        inbox = session.get_one(Inbox, ticket.inbox_id)
+        parent = payload.get("in_reply_to")
+        subject = str(payload.get("subject") or ticket.subject)
+        mail = OutgoingEmail(
+            from_address=inbox.address, from_name=f"{inbox.name} (Threadline)", to_address=agent.email,
+            to_name=agent.name,
+            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+            text=refusal_text(ticket.number, list(payload.get("refusals") or [])),
+            message_id=f"{uuid.uuid5(_NAMESPACE, key)}@{compose.domain_of(inbox.address)}",
+            in_reply_to=parent, references=(parent,) if parent else (),
+            auto_submitted=True, auto_submitted_kind="auto-replied",  # RFC 3834 §5: an answer to their mail
+        )
+        letter = Letter(mail=mail, envelope_from="", recipient=agent.email)
+    try:
+        send_letter(relay_from_settings(ctx.settings), letter)
+    except (PermanentDeliveryError, TemporaryDeliveryError) as exc:
+        with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+            effects.forget(session, key=key)
+        if isinstance(exc, TemporaryDeliveryError):
+            raise
+        log.info("refusal mail not sent", extra={"agent_id": payload["agent_id"], "error": str(exc)})
+        return
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        effects.complete(session, key=key, result={"email_message_id": mail.message_id})
 
 
 # ---- the text ----

@@ -14,6 +14,7 @@ same core services Slack uses: replies (undo window), notes, status, assignment,
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,17 +24,26 @@ from sqlalchemy.orm import Session
 from core.attachments.files import StoredFile, size_refusal
 from core.blobs import BlobStore
 from core.errors import ThreadlineError
-from core.jobs.outbox import record_events
+from core.jobs.outbox import enqueue, record_events
 from core.registry import Registry
 from core.settings import Settings
 from core.tenancy.models import Agent, AgentRole, AgentTicketToken, Inbox
 from core.tickets import agent_tokens, drafts, replies, service
 from core.tickets.events import DomainEvent
-from core.tickets.intents import MailCommand, MailCommandKind, ThreadIntent, classify_thread_text, parse_agent_mail
-from core.tickets.models import ActorKind, Channel, Direction, Draft, DraftState, Message, Ticket
+from core.tickets.intents import (
+    MAX_COMMAND_LINES,
+    AgentMail,
+    MailCommand,
+    MailCommandKind,
+    ThreadIntent,
+    classify_thread_text,
+    parse_agent_mail,
+)
+from core.tickets.models import ActorKind, Channel, Direction, Draft, DraftState, Message, Priority, Ticket
 from core.tickets.schemas import Actor, NewMessage
 from inbound.email.authenticity import DmarcResult
 from inbound.email.model import ParsedAttachment
+from inbound.email.notify import NOTIFY_JOB, refusal_payload
 from inbound.ingest.addresses import split_recipient
 from inbound.ingest.context import AgentMatch, Disposition, IngestContext
 
@@ -82,8 +92,54 @@ def refusal(ctx: IngestContext, agent: Agent, token: AgentTicketToken) -> str | 
         result = auth.dmarc.value if auth else "not checked"
         return f"the sender {sender} is not authenticated (DMARC {result}): a From header alone proves nothing"
     if agent.role is AgentRole.READ_ONLY:
-        return f"{agent.name} is a read-only agent and cannot act on tickets"
+        return _read_only(agent)
     return None
+
+
+def _read_only(agent: Agent) -> str:
+    return f"{agent.name} is a read-only agent and cannot act on tickets"
+
+
+def _answer_refusal(session: Session, ctx: IngestContext, agent: Agent, ticket_id: uuid.UUID,
+                    refusals: list[str]) -> None:
+    """One short reply to the agent's own verified address saying what was refused (inbound/email/notify.py)."""
+    if ctx.automatic is not None or ctx.parsed is None:
+        return
+    enqueue(session=session, tenant_id=ctx.tenant_id, job=NOTIFY_JOB, ticket_id=ticket_id,
+            payload=refusal_payload(raw_id=ctx.raw_id, agent_id=agent.id, ticket_id=ticket_id, refusals=refusals,
+                                    message_id=ctx.parsed.message_id, subject=ctx.parsed.subject or ""))
+
+
+_COMMAND_VERBS = frozenset({"resolve", "pending", "open", "reopen", "close", "assign", "priority", "send-draft",
+                            "reply"})
+
+
+def malformed_commands(text: str) -> tuple[list[str], str]:
+    """Leading lines that name a known command but do not parse (`#priority bogus`, `#assign bob`):
+    refused and kept from the customer, not sent as text. Returns them and the text after them."""
+    lines = text.split("\n", MAX_COMMAND_LINES + 1)
+    refused: list[str] = []
+    consumed = 0
+    for line in lines[:MAX_COMMAND_LINES]:
+        stripped = line.strip()
+        if not stripped:
+            consumed += 1
+            continue
+        words = stripped[1:].lower().split() if stripped.startswith("#") and len(stripped) <= 80 else []
+        if not words or words[0] not in _COMMAND_VERBS or parse_agent_mail(stripped).commands:
+            break  # text, or a well-formed command (the caller parses on from here)
+        refused.append(stripped)
+        consumed += 1
+    return refused, "\n".join(lines[consumed:]).strip() if refused else text
+
+
+def _malformed_reason(line: str) -> str:
+    verb = line[1:].split()[0].lower()
+    if verb == "priority":
+        return f"{line}: the priority is one of {', '.join(p.value for p in Priority)}"
+    if verb == "assign":
+        return f"{line}: only '#assign me' is known"
+    return f"{line}: this command takes no words after it"
 
 
 def recognise(ctx: IngestContext, session: Session, settings: Settings) -> None:
@@ -110,6 +166,8 @@ def recognise(ctx: IngestContext, session: Session, settings: Settings) -> None:
     why = refusal(ctx, agent, claim.token)
     if why is not None:
         _hold(ctx, why)
+        if agent.role is AgentRole.READ_ONLY and why == _read_only(agent):  # the last rule: the sender is verified
+            _answer_refusal(session, ctx, agent, claim.token.ticket_id, [why])
         return
     ctx.disposition = Disposition.AGENT
     ctx.agent = AgentMatch(agent.id, claim.token.ticket_id, claim.note_address)
@@ -138,8 +196,17 @@ def act(settings: Settings, registry: Registry, session: Session, ctx: IngestCon
     actor = Actor(ActorKind.AGENT, str(agent.id), agent.name)
     # reply_text: our notification (quoted below the answer) and the signature are already cut.
     words = parse_agent_mail(parsed.reply_text)
+    malformed: list[str] = []
+    for _ in range(MAX_COMMAND_LINES):  # commands after a malformed one still count
+        bad, rest = malformed_commands(words.text)
+        if not bad:
+            break
+        malformed += bad
+        more = parse_agent_mail(rest)
+        words = AgentMail((*words.commands, *more.commands), more.text)
+    refused = [_malformed_reason(line) for line in malformed]
     events: list[DomainEvent] = []
-    done: list[str] = []
+    done: list[str] = [f"#{line[1:]} refused" for line in malformed]
     message: Message | None = None
     if words.text:
         meaning = classify_thread_text(words.text, reply_mode=inbox.reply_mode)
@@ -177,7 +244,10 @@ def act(settings: Settings, registry: Registry, session: Session, ctx: IngestCon
             done.append(f"#{_label(command)}")
         except ThreadlineError as exc:  # a refused command (no draft, a status it cannot take): say why
             done.append(f"#{_label(command)} refused: {exc}")
+            refused.append(f"#{_label(command)}: {exc}")
     record_events(session=session, registry=registry, events=events)
+    if refused:
+        _answer_refusal(session, ctx, agent, ticket.id, refused)
     summary = "; ".join(done) or "nothing to do (no text, no command)"
     return AgentMailResult(f"agent mail from {agent.name} on ticket #{ticket.number}: {summary}", ticket, message)
 
