@@ -209,25 +209,21 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
     for action_id, handler in button_handlers.items():
         app.action(action_id)(_button(handler))
 
-    @app.view(CallbackId.REPLY_MODAL)
-    def _reply(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-        text = (view["state"]["values"].get("reply", {}).get("text", {}).get("value") or "").strip()
-        if not text:
-            ack(response_action="errors", errors={"reply": "Write the reply first."})
-            return
-        ack()
-        d = deps_for(context)
-        guarded(d, body, lambda: view_listeners.reply_submitted(body, view, d))
+    def _modal(empty: str, handler: Callable[[dict[str, Any], dict[str, Any], SlackDeps], None]) -> Callable[..., None]:
+        """A modal's submission: refused in the modal while its text is empty (`empty` says why)."""
+        def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+            text = (view["state"]["values"].get("reply", {}).get("text", {}).get("value") or "").strip()
+            if not text:
+                ack(response_action="errors", errors={"reply": empty})
+                return
+            ack()
+            d = deps_for(context)
+            guarded(d, body, lambda: handler(body, view, d))
 
-    @app.view(CallbackId.EDIT_DRAFT_MODAL)
-    def _edited_draft(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-        text = (view["state"]["values"].get("reply", {}).get("text", {}).get("value") or "").strip()
-        if not text:
-            ack(response_action="errors", errors={"reply": "The answer is empty."})
-            return
-        ack()
-        d = deps_for(context)
-        guarded(d, body, lambda: draft_listeners.edit_submitted(body, view, d))
+        return listener
+
+    app.view(CallbackId.REPLY_MODAL)(_modal("Write the reply first.", view_listeners.reply_submitted))
+    app.view(CallbackId.EDIT_DRAFT_MODAL)(_modal("The answer is empty.", draft_listeners.edit_submitted))
 
     @app.command("/threadline")
     def _command(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: BoltContext) -> None:

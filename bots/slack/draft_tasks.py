@@ -8,38 +8,31 @@ from typing import Any
 from sqlalchemy import select
 
 from bots.slack import blocks
-from bots.slack.ids import SURFACE
 from bots.slack.client import client_for_tenant
-from bots.slack.tasks import _configured, _lock, post_once, sync_thread
-from bots.surface import views
+from bots.slack.ids import SURFACE
+from bots.slack.tasks import configured, post_once, sync_thread
+from bots.surface import thread_sync
 from core.db.session import tenant_scope
 from core.registry import JobContext
-from core.tenancy.models import Agent
-from core.tickets.models import Draft, SurfaceAnchor
+from core.tickets.models import Draft
 
 DRAFT_CARD_JOB = "slack.draft_card"
 
 
 def draft_card(ctx: JobContext, payload: dict[str, Any]) -> None:
-    if not _configured(ctx):
-        return
-    draft_id = uuid.UUID(payload["draft_id"])
-    sync_thread(ctx, {"ticket_id": payload["ticket_id"]})  # the card and the customer's message come first
+    if configured(ctx):
+        sync_thread(ctx, {"ticket_id": payload["ticket_id"]})  # the card and the customer's message come first
+        _show(ctx, uuid.UUID(payload["draft_id"]))
+
+
+def _show(ctx: JobContext, draft_id: uuid.UUID) -> None:
+    """Post the draft's card once, or update the one posted."""
     client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        draft = session.get(Draft, draft_id)
-        if draft is None:
-            return
-        _lock(session, draft.ticket_id)
-        session.refresh(draft, with_for_update=True)
-        anchor = session.execute(select(SurfaceAnchor).where(
-            SurfaceAnchor.ticket_id == draft.ticket_id, SurfaceAnchor.surface == SURFACE)).scalar_one_or_none()
-        if anchor is None:
-            return  # the inbox is not bound to Slack
-        agent = session.get(Agent, draft.decided_by_agent_id) if draft.decided_by_agent_id else None
-        card = views.draft_card(draft_id=draft.id, text=draft.text, citations=list(draft.citations or []),
-                                confidence=draft.confidence, state=draft.state.value,
-                                decided_by=agent.name if agent else None)
+        shown = thread_sync.draft_to_show(session, surface=SURFACE, draft_id=draft_id)
+        if shown is None:
+            return  # the draft is gone, or the inbox is not bound to Slack
+        draft, anchor, card = shown
         refs = dict(draft.surface_refs or {})
         if SURFACE in refs:
             client.chat_update(channel=refs[SURFACE]["channel"], ts=refs[SURFACE]["ts"],

@@ -8,23 +8,23 @@ import uuid
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots.slack import text as slack_text
 from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, ActionId
+from bots.surface import render
+from bots.surface.held_actions import held_to_post
 from bots.surface.held_views import HeldDigestHeader, HeldItem, held_item
 from core.db.session import tenant_scope
 from core.registry import JobContext
-from core.tenancy.models import Inbox
 from core.tickets import held
 from core.tickets.models import RawInbound
 
 log = logging.getLogger(__name__)
 
 HELD_JOB = "slack.held_mail"
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 def header_blocks(header: HeldDigestHeader) -> list[Block]:
@@ -67,25 +67,23 @@ def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
         return
     raw_id = uuid.UUID(payload["raw_id"])
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        raw = session.execute(select(RawInbound).where(RawInbound.tenant_id == ctx.tenant_id,
-                                                        RawInbound.id == raw_id)).scalar_one_or_none()
-        if raw is None or not raw.held or SURFACE in (raw.surface_refs or {}) or raw.inbox_id is None:
+        due = held_to_post(session, tenant_id=ctx.tenant_id, raw_id=raw_id, surface=SURFACE,
+                           bound_channel=lambda inbox: inbox.slack_channel_id)
+        if due is None:
             return
-        inbox = session.get(Inbox, raw.inbox_id)
-        if inbox is None or not inbox.slack_channel_id:
-            return
+        raw, inbox, channel = due
         # One held thread per inbox per day: concurrent jobs must not open two.
-        session.execute(_LOCK, {"key": f"slack-held:{inbox.id}"})
+        render.lock_thread(session, surface=f"{SURFACE}-held", ticket_id=inbox.id)
         day = raw.received_at.date()
         client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
         thread_ts = _thread_of_day(session, inbox.id, day.isoformat())
         if thread_ts is None:
             header = HeldDigestHeader(inbox=inbox.address, day=day)
-            resp = client.chat_postMessage(channel=inbox.slack_channel_id, text=slack_text.fit(header.text, 3000).text,
+            resp = client.chat_postMessage(channel=channel, text=slack_text.fit(header.text, 3000).text,
                                            blocks=header_blocks(header), unfurl_links=False)
             thread_ts = str(resp["ts"])
         item = held_item(held.get_held(session=session, tenant_id=ctx.tenant_id, raw_id=raw_id))
-        resp = client.chat_postMessage(channel=inbox.slack_channel_id, thread_ts=thread_ts, text=item_text(item),
+        resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=item_text(item),
                                        blocks=item_blocks(item), unfurl_links=False, unfurl_media=False)
         raw.surface_refs = {**(raw.surface_refs or {}), SURFACE: {
             "channel": str(resp["channel"]), "ts": str(resp["ts"]), "thread_ts": thread_ts, "day": day.isoformat()}}

@@ -1,26 +1,11 @@
-"""Slack action ids, callback ids, reactions and words: one StrEnum, no string literals in listeners."""
+"""Slack callback ids, reactions and words: one StrEnum, no string literals in listeners. Action ids
+(`ActionId`) are the surface layer's, the same names on every surface."""
 
 import re
 from enum import StrEnum
 
+from bots.surface.ids import ActionId as ActionId
 from bots.surface.vocabulary import Vocabulary
-
-
-class ActionId(StrEnum):
-    ASSIGN_ME = "tl_assign_me"
-    PRIORITY = "tl_priority"
-    RESOLVE = "tl_resolve"
-    REOPEN = "tl_reopen"
-    REPLY = "tl_reply_to_customer"
-    UNDO = "tl_undo"
-    MAKE_INTERNAL = "tl_make_internal"
-    VIEW_ORIGINAL = "tl_view_original"
-    SEND_DRAFT = "tl_send_draft"
-    EDIT_DRAFT = "tl_edit_draft"
-    DISCARD_DRAFT = "tl_discard_draft"
-    REGENERATE_DRAFT = "tl_regenerate_draft"
-    RELEASE_HELD = "tl_release_held"
-    RETRY_REPLY = "tl_retry_reply"  # on the ephemeral report of an agent's failed thread reply
 
 
 class CallbackId(StrEnum):
@@ -40,7 +25,7 @@ SURFACE = "slack"
 
 
 def _user_group(group_id: str) -> str:
-    return f"<!subteam^{group_id}>"
+    return f"the user group <!subteam^{group_id}>"
 
 
 def _channel(channel_id: str) -> str:

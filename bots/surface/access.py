@@ -46,8 +46,8 @@ def refusal(facts: MemberFacts, vocabulary: Vocabulary) -> str | None:
         return "guest accounts cannot act on tickets; ask a workspace admin for a full account."
     if facts.group is not None:
         # A configured group is the tenant's explicit list: channel membership no longer counts.
-        return None if facts.in_group else (
-            f"only members of the user group {vocabulary.user_group(facts.group)} act on these tickets; ask your admin to add you.")
+        group = vocabulary.user_group(facts.group)
+        return None if facts.in_group else f"only members of {group} act on these tickets; ask your admin to add you."
     if not facts.channels:
         return "no Threadline inbox is bound to a channel of this workspace yet."
     if facts.in_channel:

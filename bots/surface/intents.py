@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bots.surface.vocabulary import Vocabulary
+
 # The thread rules live in core so that agents by email (inbound) mean the same by the same words.
 from core.tickets.intents import ThreadIntent as ThreadIntent
 from core.tickets.intents import ThreadMessage as ThreadMessage
 from core.tickets.intents import classify_thread_text as classify_thread_text
-from bots.surface.vocabulary import Vocabulary
 from core.tickets.models import Priority, TicketStatus
 
 
@@ -92,7 +93,8 @@ def parse_command(
             try:
                 return Command(CommandKind.STATUS, number, status=TicketStatus(value.lower()))
             except ValueError:
-                return Command(CommandKind.INVALID, error=f"unknown status {value!r}: use open, pending, resolved or closed")
+                return Command(CommandKind.INVALID,
+                               error=f"unknown status {value!r}: use open, pending, resolved or closed")
         try:
             return Command(CommandKind.PRIORITY, number, priority=Priority(value.lower()))
         except ValueError:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 class Vocabulary:
     command: str  # what starts a command: "/threadline" (Slack) or "@Threadline" (Teams)
     mention_example: str  # how an agent names a colleague in a command, e.g. "@ann"
-    user_group: Callable[[str], str]  # a user group id as the surface shows it
+    user_group: Callable[[str], str]  # a user group id as the surface shows it, e.g. "the user group @support"
     channel: Callable[[str], str]  # a channel id as the surface shows it
 
 
 def plain_group(group_id: str) -> str:
-    return f"user group {group_id}"
+    return f"the user group {group_id}"
 
 
 def plain_channel(channel_id: str) -> str:

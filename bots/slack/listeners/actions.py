@@ -9,11 +9,11 @@ from typing import Any
 from bots.slack import blocks
 from bots.slack.access import allowed_user, request_tenant
 from bots.slack.runtime import SlackDeps
-from bots.surface import actions
+from bots.surface import actions, render
 from bots.surface.access import Need
 from bots.surface.deps import SurfaceUser
 from core.db.session import tenant_scope
-from core.tickets.models import Contact, Message, Priority, Ticket, TicketStatus
+from core.tickets.models import Message, Priority, Ticket, TicketStatus
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -84,9 +84,7 @@ def open_reply_modal(body: dict[str, Any], deps: SlackDeps) -> None:
     ref = _ref(body, deps, _value(body))
     actions.require(deps.surface, tenant_id=ref.tenant_id, user=_user(body, deps, ref.tenant_id), need=Need.ACT)
     with tenant_scope(deps.surface.factory, ref.tenant_id) as session:
-        ticket = session.get_one(Ticket, ref.ticket_id)
-        contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
-        recipient = contact.email if contact else "the customer"
+        recipient = render.recipient(session, session.get_one(Ticket, ref.ticket_id))
     view = blocks.reply_modal(ticket_id=str(ref.ticket_id), number=ref.number, recipient=recipient)
     # The submission carries no channel: the tenant rides along (several tenants may have channels).
     view.private_metadata = json.dumps({"ticket_id": str(ref.ticket_id), "tenant_id": str(ref.tenant_id),
