@@ -88,8 +88,8 @@ def card_blocks(card: TicketCard) -> list[Block]:
 
 
 def post_text(post: ThreadPost) -> str:
-    author = st.fit(post.author, NAME).text
-    return _with(f"{author}: ", post.text, st.MESSAGE_TEXT, placeholder="(no text)")
+    byline = st.fit(post.byline, NAME).text
+    return _with(f"{byline}: ", post.text, st.MESSAGE_TEXT, placeholder="(no text)")
 
 
 def post_blocks(post: ThreadPost, *, with_original: bool) -> list[Block]:
@@ -98,7 +98,7 @@ def post_blocks(post: ThreadPost, *, with_original: bool) -> list[Block]:
            Direction.NOTE: ":memo:", Direction.BOT: ":robot_face:"}[post.direction]
     body = st.fit(post.text, st.SECTION_TEXT, placeholder="(no text)")
     blocks: list[Block] = [
-        ContextBlock(elements=[MarkdownTextObject(text=f"{who} *{st.fit(post.author, NAME, placeholder='?').text}*")]),
+        ContextBlock(elements=[MarkdownTextObject(text=f"{who} *{st.fit(post.byline, NAME, placeholder='?').text}*")]),
         SectionBlock(text=PlainTextObject(text=body.text, emoji=False)),
     ]
     if post.unverified_sender:

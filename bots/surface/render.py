@@ -1,8 +1,7 @@
 """The view models of one ticket read from the database: what every adapter's jobs render.
 
-The same reads and decisions as `bots/slack/tasks.py` (render_card, render_notice, the advisory
-lock, what a thread lacks next) and `bots/slack/draft_tasks.py` (the draft card), lifted here so
-Teams does not restate them; the Slack call sites move to this module in a later change.
+The reads and decisions both adapters share (the card, a reply's notice, a thread post, the draft
+card, the per-ticket advisory lock, what a thread lacks next), written once for Slack and Teams.
 """
 
 from __future__ import annotations
@@ -73,7 +72,8 @@ def thread_post(session: Session, message: Message, *, settings: Settings | None
     return views.thread_post(message_id=message.id, author=message.author_name or message.direction.value,
                              direction=message.direction, reply_text=message.reply_text,
                              body_text=message.body_text, attachments=[(n, s) for _i, n, s in names],
-                             unverified_sender="dmarc-fail" in (message.flags or []), links=links)
+                             unverified_sender="dmarc-fail" in (message.flags or []), links=links,
+                             source=message.source)
 
 
 def draft_card(session: Session, draft: Draft) -> views.DraftCard:

@@ -12,6 +12,7 @@ from core.tickets.models import Channel, DeliveryState, Direction, Priority, Tic
 MAX_THREAD_TEXT = 2800  # Slack section text caps at 3000 characters; leave room for markup
 MAX_SHOWN_ERROR = 500  # a remote mail server may answer with 100 KB; the whole error is in the timeline
 MAX_FILE_NAME = 120  # as listed under a message; the stored file keeps its whole name
+MAX_AUTHOR = 120  # a name in a byline, so "… replied by email" always shows
 ELLIPSIS = "…"
 
 
@@ -58,6 +59,16 @@ class ThreadPost:
     attachments: tuple[str, ...]  # "name (size)"
     unverified_sender: bool = False  # this mail failed DMARC
     links: tuple[str, ...] = ()  # a signed download link per attachment, same order (core/attachments/links.py)
+    source: Channel | None = None  # where the message was written (an agent's reply by email, a widget message)
+
+    @property
+    def byline(self) -> str:
+        """Who wrote it, and how when it is not plain from the thread: "Ann replied by email"."""
+        if self.source is Channel.EMAIL and self.direction is Direction.OUTBOUND:
+            return f"{clip(self.author, MAX_AUTHOR)} replied by email"
+        if self.source is Channel.EMAIL and self.direction is Direction.NOTE:
+            return f"{clip(self.author, MAX_AUTHOR)} added a note by email"
+        return self.author
 
 
 @dataclass(frozen=True)
@@ -126,13 +137,14 @@ def ticket_card(
 def thread_post(
     *, message_id: uuid.UUID, author: str, direction: Direction, reply_text: str | None, body_text: str,
     attachments: list[tuple[str, int]], unverified_sender: bool = False, links: list[str] | None = None,
+    source: Channel | None = None,
 ) -> ThreadPost:
     text = (reply_text or body_text or "").strip() or "(no text)"
     truncated = len(text) > MAX_THREAD_TEXT or (reply_text is not None and reply_text.strip() != body_text.strip())
     return ThreadPost(
         message_id, author, direction, clip(text, MAX_THREAD_TEXT), truncated,
         tuple(f"{clip(name, MAX_FILE_NAME)} ({humanize_size(size)})" for name, size in attachments),
-        unverified_sender, tuple(links) if links and len(links) == len(attachments) else (),
+        unverified_sender, tuple(links) if links and len(links) == len(attachments) else (), source,
     )
 
 

@@ -143,7 +143,7 @@ def _reply_box(ticket: str) -> Card:
 # ---- thread posts, notices, failures ----
 
 def post_card(p: views.ThreadPost) -> Card:
-    body = [text(f"**{outside(p.author)}** ({p.direction.value})", subtle=True), text(outside(p.text))]
+    body = [text(f"**{outside(p.byline)}** ({p.direction.value})", subtle=True), text(outside(p.text))]
     if p.unverified_sender:
         body.append(text("⚠️ This mail failed DMARC: the sender may be forged.", subtle=True))
     if p.truncated:
@@ -183,7 +183,7 @@ def _plain(value: str) -> Card:
 
 
 def post_summary(p: views.ThreadPost) -> str:  # plain text (notifications): no markdown to defuse
-    return f"{p.author}: {views.clip(p.text, 120)}"
+    return f"{p.byline}: {views.clip(p.text, 120)}"
 
 
 def notice_card(n: views.ReplyNotice) -> Card:
