@@ -49,3 +49,22 @@ def test_a_long_draft_is_cut_visibly_and_marked_truncated() -> None:
     short = views.draft_card(draft_id=uuid.uuid4(), text="ok", citations=[], confidence=0.5, state="pending",
                              decided_by=None)
     assert (len(card.text), card.text[-1], card.truncated, short.truncated) == (views.MAX_THREAD_TEXT, "…", True, False)
+
+
+@pytest.mark.parametrize(("direction", "source", "byline"), [
+    (Direction.OUTBOUND, Channel.EMAIL, "Ann replied by email"),
+    (Direction.NOTE, Channel.EMAIL, "Ann added a note by email"),
+    (Direction.OUTBOUND, Channel.SLACK, "Ann"),
+    (Direction.NOTE, Channel.TEAMS, "Ann"),
+    (Direction.INBOUND, Channel.EMAIL, "Ann"),  # a customer's mail: by email goes without saying
+])
+def test_the_byline_says_when_an_agent_wrote_by_email(direction: Direction, source: Channel, byline: str) -> None:
+    post = views.thread_post(message_id=uuid.uuid4(), author="Ann", direction=direction, reply_text=None,
+                             body_text="x", attachments=[], source=source)
+    assert post.byline == byline
+
+
+def test_a_long_name_keeps_the_by_email_part_of_the_byline() -> None:
+    post = views.thread_post(message_id=uuid.uuid4(), author="A" * 5000, direction=Direction.OUTBOUND,
+                             reply_text=None, body_text="x", attachments=[], source=Channel.EMAIL)
+    assert post.byline.endswith("… replied by email") and len(post.byline) < 200
