@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from core.blobs import BlobStore
-from core.db.session import system_scope
+from core.db.session import system_scope, tenant_scope
 from core.jobs.models import OutboxRow, OutboxStatus
 from core.retention.service import run_retention
 from core.runtime import Runtime
@@ -52,7 +52,7 @@ def test_retention_removes_what_is_due_and_nothing_else(runtime: Runtime) -> Non
         os.utime(store.path(sha), (OLD.timestamp(), OLD.timestamp()))
     os.utime(store.path(orphan_new), (RECENT.timestamp(), RECENT.timestamp()))
     ticket_id, _ = make_ticket(runtime, tenant_id=tenant.id, inbox_id=inbox.id)
-    with system_scope(runtime.factory) as session:
+    with tenant_scope(runtime.factory, tenant.id) as session:  # the system role writes no ticket content
         message_id = session.execute(select(Message.id).where(Message.ticket_id == ticket_id)).scalar_one()
         session.add(Attachment(tenant_id=tenant.id, message_id=message_id, filename="a.txt", content_type="text/plain",
                                size=9, sha256=kept_old))

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from core.db.migrate import upgrade
 from core.db.roles import inspect_login
-from core.db.session import make_engine, tenant_scope
+from core.db.session import make_engine, system_scope, tenant_scope
 from core.errors import OperatorError
 from core.runtime import Runtime
 from core.tickets import service
@@ -102,3 +102,35 @@ def test_a_command_refuses_the_owner_login_unless_allowed(runtime: Runtime, owne
     allowed = _cli("tickets", "list", env=_env(tmp_path, DATABASE_URL=owner_url, THREADLINE_ALLOW_OWNER_LOGIN="true"))
     assert (refused.returncode, "refusing to run as" in refused.stderr) == (1, True)
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize("role", [None, "threadline_app", "threadline_system"])
+def test_the_runtime_login_cannot_create_temporary_tables(runtime: Runtime, role: str | None) -> None:
+    """A temporary table would be an object the runtime login owns (migration 0026)."""
+    with runtime.engine.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+        if role:
+            conn.execute(text(f"SET ROLE {role}"))
+        conn.execute(text("CREATE TEMPORARY TABLE scratch (i int)"))
+
+
+# What the cross-tenant role has no business doing: ticket content is written in a tenant's unit of work.
+SYSTEM_REFUSED = (
+    "UPDATE tickets SET subject = 'changed'",
+    "DELETE FROM messages",
+    "UPDATE messages SET body_text = 'changed'",
+    "INSERT INTO contacts (id, tenant_id, email) SELECT gen_random_uuid(), id, 'x@example.test' FROM tenants",
+    "DELETE FROM attachments",
+    "UPDATE drafts SET text = 'changed'",
+    "DELETE FROM widget_messages",
+)
+
+
+@pytest.mark.parametrize("statement", SYSTEM_REFUSED, ids=lambda s: " ".join(s.split()[:3]))
+def test_the_system_role_cannot_write_ticket_content(runtime: Runtime, statement: str) -> None:
+    tenant, inbox = make_tenant(runtime)
+    _ticket(runtime, tenant.id, inbox.id, "unchanged")
+    with pytest.raises(DBAPIError, match="permission denied"), system_scope(runtime.factory) as session:
+        session.execute(text(statement))
+    with system_scope(runtime.factory) as session:  # and it still reads what routing and retention read
+        assert session.execute(text("SELECT subject FROM tickets")).scalars().all() == ["unchanged"]
+        session.execute(text("UPDATE messages SET raw_inbound_id = NULL WHERE raw_inbound_id = gen_random_uuid()"))

@@ -88,7 +88,7 @@ def test_customer_reply_reopens_a_resolved_ticket(runtime: Runtime) -> None:
 def test_a_reply_to_a_ticket_closed_long_ago_opens_a_linked_ticket(runtime: Runtime) -> None:
     deliver(runtime, mail(message_id="<first@c.test>"))
     ticket = _first(runtime)
-    with system_scope(runtime.factory) as session:
+    with tenant_scope(runtime.factory, ticket.tenant_id) as session:  # ticket content: a tenant's unit of work
         session.execute(update(Ticket).values(status=TicketStatus.CLOSED,
                                               closed_at=datetime.now(timezone.utc) - timedelta(days=90)))
     result = deliver(runtime, mail(headers={"In-Reply-To": "<first@c.test>"}))
