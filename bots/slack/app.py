@@ -166,7 +166,8 @@ def build_slack_app(surface: SurfaceDeps, *, socket_mode: bool = False) -> tuple
             return deps
         client = context.client
         return replace(deps, client=client, users=directories.get(context.team_id, client),
-                       bot_user_id=context.bot_user_id, team_id=context.team_id, workspace_tenant=context.get(TENANT_KEY))
+                       bot_user_id=context.bot_user_id, team_id=context.team_id,
+                       workspace_tenant=context.get(TENANT_KEY))
 
     if multi:
         app.middleware(_tenant_guard(surface))
