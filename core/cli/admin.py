@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from core.cli.context import command_runtime, fail
+from core.cli.table import format_table
 from core.cli.tenant import tenant_from_option
 from core.db.session import system_scope, tenant_scope
 from core.errors import InvalidInput, ThreadlineError
@@ -32,6 +33,7 @@ from core.tenancy.audit import AuditContext
 from core.tenancy.models import AgentRole, ApiKeyScope, ReplyMode
 from core.tenancy.schemas import AgentPublic, ApiKeyPublic, InboxPublic
 from core.tenancy.service import create_agent
+from core.tickets import agent_tokens
 
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant slug (required when there are several)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -44,12 +46,15 @@ class OnOff(StrEnum):
     OFF = "off"
 
 
-def _audit() -> AuditContext:
+def cli_audit() -> AuditContext:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         user = "unknown"
     return AuditContext(f"cli:{user}")
+
+
+_audit = cli_audit  # the older name, still imported by core/cli/webhooks.py
 
 
 def _echo_json(value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
@@ -104,7 +109,7 @@ def add_key_commands(app: typer.Typer, registry: Registry) -> None:
         expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         with _scope(registry, tenant, platform=platform) as (session, tenant_id):
             issued = key_service.issue_api_key(session=session, tenant_id=tenant_id, name=name, scope=scope,
-                                               expires_at=expires, audit=_audit())
+                                               expires_at=expires, audit=cli_audit())
             public, secret = ApiKeyPublic.of(issued.key), issued.secret
         if as_json:
             _echo_json({**public.model_dump(mode="json"), "secret": secret})
@@ -134,7 +139,7 @@ def add_key_commands(app: typer.Typer, registry: Registry) -> None:
         with _scope(registry, tenant, platform=platform) as (session, tenant_id):
             old = key_service.key_by_prefix(session=session, tenant_id=tenant_id, prefix=prefix)
             issued = key_service.rotate_api_key(session=session, tenant_id=tenant_id, key_id=old.id,
-                                                grace=timedelta(seconds=grace_seconds), audit=_audit())
+                                                grace=timedelta(seconds=grace_seconds), audit=cli_audit())
             public, secret = ApiKeyPublic.of(issued.key), issued.secret
         if as_json:
             _echo_json({**public.model_dump(mode="json"), "secret": secret, "replaces": prefix})
@@ -149,7 +154,7 @@ def add_key_commands(app: typer.Typer, registry: Registry) -> None:
     ) -> None:
         with _scope(registry, tenant, platform=platform) as (session, tenant_id):
             key = key_service.key_by_prefix(session=session, tenant_id=tenant_id, prefix=prefix)
-            key_service.revoke_api_key(session=session, tenant_id=tenant_id, key_id=key.id, audit=_audit())
+            key_service.revoke_api_key(session=session, tenant_id=tenant_id, key_id=key.id, audit=cli_audit())
         typer.echo(f"key {prefix} revoked")
 
 
@@ -170,7 +175,7 @@ def add_agent_commands(app: typer.Typer, registry: Registry) -> None:
         with _scope(registry, tenant) as (session, tenant_id):
             assert tenant_id is not None
             agent = create_agent(session=session, tenant_id=tenant_id, name=name or email.split("@")[0], email=email,
-                                 role=role, audit=_audit())
+                                 role=role, audit=cli_audit())
             line = _agent_line(AgentPublic.model_validate(agent))
         typer.echo(f"added {line}")
 
@@ -194,7 +199,7 @@ def add_agent_commands(app: typer.Typer, registry: Registry) -> None:
         with _scope(registry, tenant) as (session, tenant_id):
             assert tenant_id is not None
             agent = agent_service.agent_by_email(session=session, tenant_id=tenant_id, email=email)
-            agent_service.update_agent(session=session, agent=agent, role=new_role, audit=_audit())
+            agent_service.update_agent(session=session, agent=agent, role=new_role, audit=cli_audit())
         typer.echo(f"{email}: role {new_role.value}")
 
     @agents.command("deactivate", help="Deactivate an agent (kept for history; `role` does not reactivate).")
@@ -202,8 +207,53 @@ def add_agent_commands(app: typer.Typer, registry: Registry) -> None:
         with _scope(registry, tenant) as (session, tenant_id):
             assert tenant_id is not None
             agent = agent_service.agent_by_email(session=session, tenant_id=tenant_id, email=email)
-            agent_service.update_agent(session=session, agent=agent, active=False, audit=_audit())
+            agent_service.update_agent(session=session, agent=agent, active=False, audit=cli_audit())
         typer.echo(f"{email}: deactivated")
+
+    add_notify_command(agents, registry)
+
+
+# Short names for `agents notify --on/--off` (the stored names are accepted too).
+NOTIFY_NAMES = {"new": "new_tickets", "assigned": "assigned", "replies": "customer_replies", "drafts": "drafts"}
+
+
+def notify_changes(on: str | None, off: str | None) -> dict[str, bool]:
+    """'assigned,replies' / 'new' → {"assigned": True, "customer_replies": True, "new_tickets": False}."""
+    changes: dict[str, bool] = {}
+    for value, flag in ((on, True), (off, False)):
+        for word in filter(None, (w.strip().lower() for w in (value or "").split(","))):
+            name = NOTIFY_NAMES.get(word, word)
+            if name not in NOTIFY_NAMES.values():
+                raise InvalidInput(f"unknown notification {word!r}: use {', '.join(NOTIFY_NAMES)}")
+            if changes.get(name, flag) != flag:
+                raise InvalidInput(f"{word!r} is both on and off")
+            changes[name] = flag
+    return changes
+
+
+def add_notify_command(agents: typer.Typer, registry: Registry) -> None:
+    @agents.command("notify", help="Show or change which notification mails an agent gets: new (every new "
+                    "ticket), assigned, replies (customer replies on their tickets), drafts.",
+                    epilog="Example: threadline agents notify ann@acme.test --on assigned,replies --off new")
+    def notify(email: EmailArg,
+               on: Annotated[str | None, typer.Option("--on", help="comma-separated: new, assigned, replies, drafts")]
+               = None,
+               off: Annotated[str | None, typer.Option("--off", help="comma-separated, as --on")] = None,
+               tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+        try:
+            changes = notify_changes(on, off)
+        except InvalidInput as exc:
+            raise fail(str(exc), code=2) from None
+        with _scope(registry, tenant) as (session, tenant_id):
+            assert tenant_id is not None
+            agent = agent_service.agent_by_email(session=session, tenant_id=tenant_id, email=email)
+            prefs = (agent_tokens.change_prefs(session=session, agent=agent, changes=changes, audit=cli_audit())
+                     if changes else agent_tokens.NotifyPrefs.of(agent)).as_dict()
+        if as_json:
+            _echo_json(prefs)
+            return
+        short = {v: k for k, v in NOTIFY_NAMES.items()}
+        typer.echo(format_table(["NOTIFICATION", "MAIL"], [[short[k], "on" if v else "off"] for k, v in prefs.items()]))
 
 
 def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
@@ -244,7 +294,7 @@ def add_inbox_set(inbox_app: typer.Typer, registry: Registry) -> None:
             assert tenant_id is not None
             inbox = inbox_service.inbox_by_address(session=session, tenant_id=tenant_id, address=address)
             inbox_service.update_inbox(session=session, inbox=inbox, changes=inbox_service.InboxChanges(**changes),
-                                       audit=_audit())
+                                       audit=cli_audit())
             public = InboxPublic.model_validate(inbox)
             team = inbox.teams_team_id
         if as_json:

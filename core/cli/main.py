@@ -8,12 +8,12 @@ import threading
 from typing import Annotated, Optional
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli import admin as admin_cmd
 from core.cli import contacts as contacts_cmd
 from core.cli import doctor as doctor_cmd
+from core.cli import operator as operator_cmd
 from core.cli import up as up_cmd
 from core.cli import webhooks as webhooks_cmd
 from core.cli.context import command_infra, command_runtime, fail, migrate_as_owner
@@ -21,7 +21,8 @@ from core.cli.table import format_table
 from core.cli.tenant import tenant_from_option
 from core.db.session import system_scope, tenant_scope
 from core.errors import NotFound, OperatorError
-from core.jobs.models import OutboxRow, OutboxStatus
+from core.jobs.listing import job_row, list_jobs
+from core.jobs.models import OutboxStatus
 from core.registry import Registry, load_plugins
 from core.tenancy.models import Tenant
 from core.tenancy.service import bootstrap as bootstrap_service
@@ -153,30 +154,28 @@ def build_cli(registry: Registry) -> typer.Typer:
         for e in detail.timeline:
             typer.echo(f"  {e.created_at:%Y-%m-%d %H:%M:%S} {e.kind} by {e.actor_kind.value}:{e.actor_label or e.actor_id or '-'} {e.data}")
 
+    operator_cmd.register(app, tickets_app, registry)
+
     jobs_app = typer.Typer(help="Inspect and retry background jobs (the outbox).", no_args_is_help=True)
     app.add_typer(jobs_app, name="jobs")
 
-    @jobs_app.command("list", help="List jobs, by default the dead-lettered ones.")
+    @jobs_app.command("list", help="List jobs, newest first; by default the dead-lettered ones.")
     def jobs_list(
         status: Annotated[OutboxStatus, typer.Option("--status")] = OutboxStatus.DEAD,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
-        limit: Annotated[int, typer.Option(min=1)] = 100,
+        job: Annotated[Optional[str], typer.Option("--job", help="only this job name")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="one JSON array")] = False,
+        limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
     ) -> None:
         with command_runtime(registry) as rt, system_scope(rt.factory) as session:
-            rows = session.execute(
-                select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit)
-            ).scalars().all()
-            out = [
-                {"id": r.id, "job": r.job, "status": r.status, "attempts": r.attempts, "error": r.last_error,
-                 "created_at": r.created_at.isoformat()}
-                for r in rows
-            ]
+            out = [job_row(r) for r in list_jobs(session=session, status=status, job=job, after=None, limit=limit)]
         if as_json:
             typer.echo(json.dumps(out, indent=2))
-        else:
-            for r in out:
-                typer.echo(f"{r['id']:>8} {r['job']:<28} {r['status']:<9} attempts={r['attempts']} {r['error'] or ''}")
-            typer.echo(f"{len(out)} job(s) {status.value}")
+            return
+        if out:
+            typer.echo(format_table(["ID", "JOB", "STATUS", "ATTEMPTS", "CREATED", "ERROR"], [
+                [r["id"], r["job"], r["status"], r["attempts"], r["created_at"][:19].replace("T", " "),
+                 (r["error"] or "")[:100]] for r in out]))
+        typer.echo(f"{len(out)} job(s) {status.value}")
 
     @jobs_app.command("retry", help="Send dead-lettered jobs again (by id, or all with --all-dead).")
     def jobs_retry(

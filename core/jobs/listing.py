@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
@@ -23,6 +24,13 @@ def list_jobs(
     if after is not None:
         stmt = stmt.where(tuple_(OutboxRow.created_at, OutboxRow.id) < tuple_(*after))
     return list(session.execute(stmt.order_by(OutboxRow.created_at.desc(), OutboxRow.id.desc()).limit(limit)).scalars())
+
+
+def job_row(row: OutboxRow) -> dict[str, Any]:
+    """What `threadline jobs list` prints (and its --json)."""
+    return {"id": row.id, "job": row.job, "status": row.status.value, "attempts": row.attempts,
+            "error": row.last_error, "created_at": row.created_at.isoformat(), "ticket_id":
+            str(row.ticket_id) if row.ticket_id else None}
 
 
 def get_job(*, session: Session, job_id: int) -> OutboxRow:
