@@ -41,7 +41,8 @@ def human_replied(*, session: Session, ticket_id: uuid.UUID) -> bool:
 def supersede_pending(*, session: Session, ticket: Ticket) -> list[DomainEvent]:
     """A newer customer message makes pending drafts stale (their Send is disabled)."""
     stale = list(session.execute(
-        select(Draft).where(Draft.ticket_id == ticket.id, Draft.state == DraftState.PENDING).with_for_update()
+        select(Draft).where(Draft.tenant_id == ticket.tenant_id, Draft.ticket_id == ticket.id,
+                            Draft.state == DraftState.PENDING).with_for_update()
     ).scalars())
     for draft in stale:
         draft.state = DraftState.STALE

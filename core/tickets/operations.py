@@ -55,8 +55,8 @@ def update_ticket(
     if changes.assignee_id is not _UNSET:
         agent_id = changes.assignee_id if isinstance(changes.assignee_id, uuid.UUID) else None
         if agent_id is not None:
-            agent = session.get(Agent, agent_id)  # RLS: another tenant's agent is not found
-            if agent is None or not agent.active:
+            agent = session.get(Agent, agent_id)
+            if agent is None or agent.tenant_id != ticket.tenant_id or not agent.active:  # RLS hides them too
                 raise InvalidInput(f"no active agent {agent_id}")
         events += service.assign(session=session, ticket=ticket, agent_id=agent_id, actor=actor).events
     if changes.tags is not None:
@@ -96,14 +96,16 @@ def reply(
 
 def _lock_pair(session: Session, a: Ticket, b: Ticket) -> None:
     """Both rows FOR UPDATE in id order, so two opposite merges cannot deadlock."""
-    session.execute(select(Ticket.id).where(Ticket.id.in_([a.id, b.id])).order_by(Ticket.id).with_for_update())
+    session.execute(select(Ticket.id).where(Ticket.tenant_id == a.tenant_id, Ticket.id.in_([a.id, b.id]))
+                    .order_by(Ticket.id).with_for_update())
     session.refresh(a)
     session.refresh(b)
 
 
 def _merged_into(session: Session, ticket: Ticket) -> int | None:
     data = session.execute(
-        select(TicketEvent.data).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "ticket.merged_into")
+        select(TicketEvent.data).where(TicketEvent.tenant_id == ticket.tenant_id, TicketEvent.ticket_id == ticket.id,
+                                       TicketEvent.kind == "ticket.merged_into")
     ).scalars().first()
     return int(data["into_number"]) if data else None
 
@@ -132,8 +134,10 @@ def merge_tickets(
         into = _merged_into(session, ticket)
         if into is not None:
             raise Conflict(f"ticket #{ticket.number} was already merged into #{into}")
-    moved_ids = list(session.execute(select(Message.id).where(Message.ticket_id == source.id)).scalars())
-    session.execute(update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id))
+    moved_ids = list(session.execute(select(Message.id).where(
+        Message.tenant_id == source.tenant_id, Message.ticket_id == source.id)).scalars())
+    session.execute(update(Message).where(Message.tenant_id == source.tenant_id, Message.ticket_id == source.id)
+                    .values(ticket_id=target.id))
     session.execute(update(SurfacePost).where(SurfacePost.message_id.in_(moved_ids)).values(ticket_id=target.id))
     target.tags = list(dict.fromkeys([*(target.tags or []), *(source.tags or [])]))
     target.updated_at = service.now()
@@ -160,8 +164,10 @@ def split_message(
 
     The new ticket gets its own chat thread with the message in it; a note in each thread says so.
     """
-    session.execute(select(Ticket.id).where(Ticket.id == ticket.id).with_for_update())
-    count = session.execute(select(func.count()).select_from(Message).where(Message.ticket_id == ticket.id))
+    session.execute(select(Ticket.id).where(Ticket.tenant_id == ticket.tenant_id, Ticket.id == ticket.id)
+                    .with_for_update())
+    count = session.execute(select(func.count()).select_from(Message).where(
+        Message.tenant_id == ticket.tenant_id, Message.ticket_id == ticket.id))
     if int(count.scalar_one()) <= 1:
         raise Conflict(f"message {message.id} is the only message of ticket #{ticket.number}: nothing to split")
     out = service.open_ticket(

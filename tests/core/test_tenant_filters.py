@@ -13,10 +13,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.db.session import make_engine, tenant_scope
+from core.errors import InvalidInput
 from core.runtime import Runtime
-from core.tickets import service
+from core.tenancy.audit import AuditContext
+from core.tenancy.service import create_agent
+from core.tickets import operations, service
 from core.tickets.errors import TicketNotFound
 from core.tickets.models import Ticket
+from core.tickets.schemas import SYSTEM_ACTOR
 from tests.conftest import make_tenant
 from tests.core.factories import make_ticket
 
@@ -66,5 +70,21 @@ def test_a_lookup_without_any_tenant_is_refused(runtime: Runtime, owner_url: str
     try:
         with Session(engine) as session, pytest.raises(RuntimeError, match="needs a tenant"):
             service.get_ticket(session=session, ticket_id=uuid.uuid4())
+    finally:
+        engine.dispose()
+
+
+def test_assigning_another_tenants_agent_is_refused_where_rls_does_not_apply(runtime: Runtime, owner_url: str) -> None:
+    a, inbox_a = make_tenant(runtime)
+    b, _ = make_tenant(runtime)
+    a_id, _ = make_ticket(runtime, tenant_id=a.id, inbox_id=inbox_a.id)
+    with tenant_scope(runtime.factory, b.id) as session:
+        stranger = create_agent(session=session, tenant_id=b.id, name="Bea", email="bea@b.test").id
+    engine = make_engine(owner_url, pool_size=1)
+    try:
+        with Session(engine) as session, pytest.raises(InvalidInput, match="no active agent"):
+            ticket = service.get_ticket(session=session, ticket_id=a_id, tenant_id=a.id)
+            operations.update_ticket(session=session, ticket=ticket, changes=operations.TicketChanges(
+                assignee_id=stranger), actor=SYSTEM_ACTOR, audit=AuditContext("test"))
     finally:
         engine.dispose()
