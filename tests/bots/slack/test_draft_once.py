@@ -111,7 +111,8 @@ def _pending(rt: Runtime, job: str, ticket_id: uuid.UUID) -> int:
 def _new_customer_message(world: SlackWorld, run: int) -> tuple[uuid.UUID, uuid.UUID]:
     """A new ticket whose card and customer message are in Slack; its draft job not yet run."""
     rt = world.runtime
-    result = deliver(rt, mail(subject=f"Repository locked ({uuid.uuid4().hex[:8]})",
+    # One sender per run: the per-sender flood limit (30 mails in 10 minutes) would hold the 31st.
+    result = deliver(rt, mail(subject=f"Repository locked ({uuid.uuid4().hex[:8]})", sender=f"bob{run}@customer.test",
                               message_id=f"<run{run}-{uuid.uuid4().hex}@customer.test>"))
     assert result.ticket_id is not None
     drain_jobs(rt, only=set(rt.registry.jobs) - {DRAFT_JOB})
