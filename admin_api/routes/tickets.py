@@ -20,6 +20,7 @@ from admin_api.deps import RuntimeDep, SessionDep
 from admin_api.etags import check_if_match, set_etag
 from admin_api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, paginate
 from admin_api.params import TicketNumber
+from core.db.session import scoped_tenant
 from core.errors import InvalidInput
 from core.jobs.outbox import record_events
 from core.tenancy.models import Inbox
@@ -133,9 +134,10 @@ def show_ticket(number: TicketNumber, response: Response, session: SessionDep) -
 def create_ticket(body: TicketCreate, request: Request, response: Response, session: SessionDep,
                   runtime: RuntimeDep) -> TicketDetail:
     """Open a ticket on behalf of a customer (phone call, import, another system)."""
-    stmt = select(Inbox).order_by(Inbox.created_at).limit(1)
+    own = Inbox.tenant_id == scoped_tenant(session)  # explicit, RLS being the second wall
+    stmt = select(Inbox).where(own).order_by(Inbox.created_at).limit(1)
     if body.inbox_id:
-        stmt = select(Inbox).where(Inbox.id == body.inbox_id)
+        stmt = select(Inbox).where(own, Inbox.id == body.inbox_id)
     inbox = session.execute(stmt).scalar_one_or_none()
     if inbox is None:
         raise InvalidInput("no such inbox" if body.inbox_id else "this tenant has no inbox yet")
