@@ -125,6 +125,7 @@ class Settings(BaseSettings):
         default="127.0.0.0/8,::1/128", validation_alias=_alias("THREADLINE_SMTP_TRUSTED_NETWORKS")
     )
     trusted_authserv_ids: str = Field(default="", validation_alias=_alias("THREADLINE_TRUSTED_AUTHSERV_IDS"))
+    dns_servers: str = Field(default="", validation_alias=_alias("THREADLINE_DNS_SERVERS"))
     mail_budget_seconds: float = Field(
         default=20, gt=0, validation_alias=_alias("THREADLINE_MAIL_BUDGET_SECONDS")
     )
@@ -255,6 +256,7 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
     "THREADLINE_SMTP_TRUSTED_NETWORKS": "comma-separated CIDRs of relays exempt from per-IP SMTP limits (default loopback)",
     "THREADLINE_TRUSTED_AUTHSERV_IDS": "comma-separated authserv-ids whose Authentication-Results headers are trusted",
+    "THREADLINE_DNS_SERVERS": "name servers for SPF/DKIM/DMARC lookups: comma-separated IP or IP:port ([v6]:port); unset = the system resolver",
     "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
     "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
     "THREADLINE_WEBHOOK_ALLOW_PRIVATE": "deliver webhooks to loopback/private addresses too (default false)",

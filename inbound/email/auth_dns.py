@@ -6,11 +6,13 @@ allowance, so a hostile domain (slow servers, long SPF include chains) costs bou
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import dns.exception
+import dns.nameserver
 import dns.resolver
 
 from core.errors import ConfigurationError, TemporaryFailure
@@ -86,16 +88,54 @@ class StaticDns:
         return [normalise_name(v) for v in self._get(name, "PTR")]
 
 
-class DnsPythonResolver:
-    """The real resolver: dnspython with the system's (or given) name servers and a TTL-honouring LRU cache."""
+def parse_nameservers(text: str) -> tuple[tuple[str, int], ...]:
+    """``THREADLINE_DNS_SERVERS``: comma-separated ``ip``, ``ip:port``, ``[ipv6]:port`` or a bare
+    IPv6 address; empty = the system resolver (``()``). Addresses, not names: resolving the
+    resolver would need a resolver. Raises ConfigurationError naming the bad item."""
+    servers: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, port_text = item, ""
+        if item.startswith("["):
+            host, closed, rest = item[1:].partition("]")
+            if not closed or (rest and not rest.startswith(":")):
+                raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} is not [ipv6]:port")
+            port_text = rest[1:]
+        elif item.count(":") == 1:
+            host, _, port_text = item.partition(":")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} is not an IP address (optionally :port)") from None
+        port = 53
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} has no valid port")
+            port = int(port_text)
+        servers.append((host, port))
+    return tuple(servers)
 
-    def __init__(self, *, nameservers: Sequence[str] | None = None, cache_size: int = 2048) -> None:
+
+class DnsPythonResolver:
+    """The real resolver: dnspython with the system's (or given) name servers and a TTL-honouring LRU cache.
+
+    ``nameservers`` are addresses (port 53) or (address, port) pairs.
+    """
+
+    def __init__(
+        self, *, nameservers: Sequence[str | tuple[str, int]] | None = None, cache_size: int = 2048
+    ) -> None:
         try:
             self._resolver = dns.resolver.Resolver(configure=nameservers is None)
         except dns.resolver.NoResolverConfiguration as exc:
             raise ConfigurationError(f"no DNS resolver configured: {exc}") from exc
         if nameservers is not None:
-            self._resolver.nameservers = list(nameservers)
+            self._resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(*((ns, 53) if isinstance(ns, str) else ns)) for ns in nameservers
+            ]
+        # EDNS0 with the DNS-flag-day size: a 2048-bit DKIM key fits one UDP answer (TCP on truncation).
+        self._resolver.use_edns(0, 0, 1232)
         self._resolver.cache = dns.resolver.LRUCache(cache_size)
 
     def _resolve(self, name: str, rtype: str, timeout: float) -> list[object]:

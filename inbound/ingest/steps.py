@@ -41,7 +41,7 @@ def envelope_of(ctx: IngestContext, settings: Settings) -> Envelope:
     if client and in_networks(client, parse_networks(settings.smtp_trusted_networks)):
         client = None  # a relay hop (our MX, a forwarder): SPF of its address says nothing about the sender
     return Envelope(client_ip=client, helo=ctx.helo, mail_from=ctx.envelope_sender,
-                    trusted_authserv_ids=trusted_ids)
+                    trusted_authserv_ids=trusted_ids, dns_servers=settings.dns_servers)
 
 
 def parse(ctx: IngestContext, session: Session, settings: Settings) -> None:
