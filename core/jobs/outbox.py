@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,13 +17,12 @@ from core.tickets.events import DomainEvent
 
 
 def record_events(*, session: Session, registry: Registry, events: Iterable[DomainEvent]) -> list[OutboxRow]:
-    """One outbox row per (event, subscribed job), so each job retries on its own."""
+    """One outbox row per (event, subscribed job), so each job retries on its own; one relay wake-up."""
     rows: list[OutboxRow] = []
     for event in events:
         for job in registry.jobs_for(event.kind):
             rows.append(
-                enqueue(
-                    session=session,
+                _row(
                     tenant_id=event.tenant_id,
                     job=job,
                     payload={"event": event.kind, "ticket_id": str(event.ticket_id) if event.ticket_id else None,
@@ -31,7 +30,31 @@ def record_events(*, session: Session, registry: Registry, events: Iterable[Doma
                     ticket_id=event.ticket_id,
                 )
             )
+    _add(session, rows)
     return rows
+
+
+def enqueue_many(
+    *, session: Session, tenant_id: uuid.UUID, job: str, payloads: Sequence[dict[str, Any]]
+) -> list[OutboxRow]:
+    """Several rows of one job in one flush and one relay wake-up (SMTP's group commit)."""
+    rows = [_row(tenant_id=tenant_id, job=job, payload=p, ticket_id=None) for p in payloads]
+    _add(session, rows)
+    return rows
+
+
+def _row(*, tenant_id: uuid.UUID, job: str, payload: dict[str, Any], ticket_id: uuid.UUID | None) -> OutboxRow:
+    return OutboxRow(tenant_id=tenant_id, job=job, payload=payload, status=OutboxStatus.PENDING, ticket_id=ticket_id)
+
+
+def _add(session: Session, rows: list[OutboxRow]) -> None:
+    if not rows:
+        return
+    session.add_all(rows)
+    # Wakes the idle relay when this transaction commits (Postgres drops it on rollback); no
+    # autoflush, so the caller's pending objects are flushed when they would have been anyway.
+    with session.no_autoflush:
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
 def enqueue(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, text
@@ -48,7 +48,7 @@ _NEXT_NUMBER = text(
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def normalise_address(address: str) -> str:
@@ -78,7 +78,13 @@ def find_or_create_contact(
     contact = session.execute(
         select(Contact).from_statement(_CONTACT_UPSERT),
         {"id": uuid.uuid4(), "tenant": tenant_id, "email": address, "name": name},
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if contact is None:
+        # A concurrent first mail from this address inserted it: our INSERT waited and did nothing,
+        # and the statement's snapshot predates that commit. A new statement sees it.
+        contact = session.execute(
+            select(Contact).where(Contact.tenant_id == tenant_id, Contact.email == address)
+        ).scalar_one()
     if name and not contact.name:
         contact.name = name
     return contact

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import tenant_scope
-from core.jobs.outbox import enqueue
+from core.jobs.outbox import enqueue_many
 from core.tickets.held import INGEST_JOB
 from core.tickets.models import RawInbound, RawInboundStatus, Ticket
 
@@ -82,6 +83,17 @@ def accept_raw(
     return accepted
 
 
+@dataclass(frozen=True)
+class RawIn:
+    """One payload to store (for `store_raws`)."""
+
+    inbox_id: uuid.UUID | None
+    source: str
+    payload: bytes
+    idempotency_key: str
+    envelope: dict[str, Any]
+
+
 def store_raw(
     *,
     session: Session,
@@ -93,22 +105,47 @@ def store_raw(
     envelope: dict[str, Any],
     process: bool = True,
 ) -> Accepted:
-    """The same as accept_raw inside the caller's transaction (SMTP stores one per inbox)."""
-    raw_id = uuid.uuid4()
-    inserted = session.execute(
-        insert(RawInbound)
-        .values(
-            id=raw_id, tenant_id=tenant_id, inbox_id=inbox_id, source=source, idempotency_key=idempotency_key,
-            payload=payload, envelope=envelope, status=RawInboundStatus.RECEIVED.value, attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        .returning(RawInbound.id)
-    ).scalar_one_or_none()
-    if inserted is None:
-        return _redelivered(session, tenant_id, idempotency_key)
+    """The same as accept_raw inside the caller's transaction."""
+    (accepted,) = store_raws(
+        session=session, tenant_id=tenant_id, items=[RawIn(inbox_id, source, payload, idempotency_key, envelope)],
+        process=process,
+    )
+    return accepted
+
+
+def store_raws(
+    *, session: Session, tenant_id: uuid.UUID, items: Sequence[RawIn], process: bool = True
+) -> list[Accepted]:
+    """Several payloads of one tenant in the caller's transaction: one INSERT for all, one for
+    their jobs (SMTP's group commit); a key seen before is a repeat, stored once."""
+    ids = [uuid.uuid4() for _ in items]
+    inserted = {
+        key: raw_id
+        for raw_id, key in session.execute(
+            insert(RawInbound)
+            .values([
+                dict(id=raw_id, tenant_id=tenant_id, inbox_id=item.inbox_id, source=item.source,
+                     idempotency_key=item.idempotency_key, payload=item.payload, envelope=item.envelope,
+                     status=RawInboundStatus.RECEIVED.value, attempts=0)
+                for raw_id, item in zip(ids, items, strict=True)
+            ])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(RawInbound.id, RawInbound.idempotency_key)
+        ).all()
+    }
+    out: list[Accepted] = []
+    claimed: set[str] = set()
+    for raw_id, item in zip(ids, items, strict=True):
+        key = item.idempotency_key
+        if inserted.get(key) == raw_id and key not in claimed:
+            claimed.add(key)
+            out.append(Accepted(raw_id, tenant_id, duplicate=False))
+        else:  # stored before, or twice in this batch
+            out.append(_redelivered(session, tenant_id, key))
     if process:
-        enqueue(session=session, tenant_id=tenant_id, job=PROCESS_JOB, payload={"raw_id": str(raw_id)})
-    return Accepted(raw_id, tenant_id, duplicate=False)
+        enqueue_many(session=session, tenant_id=tenant_id, job=PROCESS_JOB,
+                     payloads=[{"raw_id": str(a.raw_id)} for a in out if not a.duplicate])
+    return out
 
 
 def _redelivered(session: Session, tenant_id: uuid.UUID, idempotency_key: str) -> Accepted:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from core.db.session import tenant_scope
-from inbound.ingest.accept import content_key, log_accepted, store_raw
+from inbound.ingest.accept import RawIn, content_key, log_accepted, store_raws
 from inbound.ingest.addresses import split_recipient
 from inbound.smtp.directory import InboxDirectory, Route
 from inbound.smtp.group_commit import GroupCommit
@@ -167,16 +167,14 @@ class ThreadlineHandler:
                 parts.setdefault(route.tenant_id, []).append((index, route, rcpts))
         ids: list[list[str]] = [[] for _ in items]
         for tenant_id, tenant_parts in parts.items():
-            stored = []
             with tenant_scope(self._factory, tenant_id) as session:
-                for index, route, rcpts in tenant_parts:
-                    item = items[index]
-                    accepted = store_raw(
-                        session=session, tenant_id=tenant_id, inbox_id=route.inbox_id, source="smtp",
-                        payload=item.raw, idempotency_key=content_key("smtp", str(route.inbox_id), item.raw),
-                        envelope={**item.meta, "rcpt_tos": rcpts},
-                    )
-                    stored.append((index, accepted))
+                accepted_all = store_raws(session=session, tenant_id=tenant_id, items=[
+                    RawIn(route.inbox_id, "smtp", items[index].raw,
+                          content_key("smtp", str(route.inbox_id), items[index].raw),
+                          {**items[index].meta, "rcpt_tos": rcpts})
+                    for index, route, rcpts in tenant_parts
+                ])
+            stored = [(index, accepted) for (index, _, _), accepted in zip(tenant_parts, accepted_all, strict=True)]
             for index, accepted in stored:  # after the commit
                 log_accepted(accepted, source="smtp")
                 ids[index].append(str(accepted.raw_id))
