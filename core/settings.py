@@ -256,7 +256,7 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
     "THREADLINE_SMTP_TRUSTED_NETWORKS": "comma-separated CIDRs of relays exempt from per-IP SMTP limits (default loopback)",
     "THREADLINE_TRUSTED_AUTHSERV_IDS": "comma-separated authserv-ids whose Authentication-Results headers are trusted",
-    "THREADLINE_DNS_SERVERS": "name servers for SPF/DKIM/DMARC lookups: comma-separated IP or IP:port ([v6]:port); unset = the system resolver",
+    "THREADLINE_DNS_SERVERS": "DNS servers for SPF/DKIM/DMARC: comma-separated IP or IP:port ([v6]:port); unset = system's",
     "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
     "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
     "THREADLINE_WEBHOOK_ALLOW_PRIVATE": "deliver webhooks to loopback/private addresses too (default false)",

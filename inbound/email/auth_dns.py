@@ -107,7 +107,9 @@ def parse_nameservers(text: str) -> tuple[tuple[str, int], ...]:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} is not an IP address (optionally :port)") from None
+            raise ConfigurationError(
+                f"THREADLINE_DNS_SERVERS: {item!r} is not an IP address (optionally :port)"
+            ) from None
         port = 53
         if port_text:
             if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -86,7 +86,7 @@ class FakeDns:
                                          [_txt_rdata(v) for v in values])
             )
         if transport == "tcp":
-            return response.to_wire()
+            return response.to_wire(max_size=65535)  # not the EDNS size make_response copied from the query
         limit = max(512, query.payload if query.edns >= 0 else 512)
         try:
             return response.to_wire(max_size=limit)

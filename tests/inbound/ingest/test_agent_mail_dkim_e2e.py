@@ -4,9 +4,10 @@ THREADLINE_DNS_SERVERS points at; no relay vouches for anyone here (no trusted a
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -43,8 +44,6 @@ def _key() -> tuple[bytes, str]:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                             serialization.NoEncryption())
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    import base64
-
     return pem, base64.b64encode(der).decode()
 
 
@@ -192,7 +191,9 @@ def _revoked(world: World) -> tuple[bytes, str]:
 
 
 @pytest.mark.parametrize("case", [_forged_key, _foreign_domain, _no_token, _altered_after_signing, _revoked])
-def test_a_mail_that_only_claims_to_be_the_agent_is_held_and_reaches_no_customer(world: World, case) -> None:  # type: ignore[no-untyped-def]
+def test_a_mail_that_only_claims_to_be_the_agent_is_held_and_reaches_no_customer(
+    world: World, case: Callable[[World], tuple[bytes, str]]
+) -> None:
     raw, reason = case(world)
     world.send(raw)
     assert world.to_customer() == []
