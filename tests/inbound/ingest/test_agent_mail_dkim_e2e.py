@@ -190,14 +190,19 @@ def _revoked(world: World) -> tuple[bytes, str]:
     return _signed(_reply(world, "Please restart the backup."), world.keys.published), "revoked"
 
 
-@pytest.mark.parametrize("case", [_forged_key, _foreign_domain, _no_token, _altered_after_signing, _revoked])
-def test_a_mail_that_only_claims_to_be_the_agent_is_held_and_reaches_no_customer(
-    world: World, case: Callable[[World], tuple[bytes, str]]
-) -> None:
-    raw, reason = case(world)
-    world.send(raw)
-    assert world.to_customer() == []
-    assert [m.direction for m in messages(world.runtime)] == [Direction.INBOUND]
-    held = raw_records(world.runtime)[-1]
-    assert (held.status, held.held) == (RawInboundStatus.QUARANTINED, True)
-    assert reason in (held.outcome or "")
+def test_mails_that_only_claim_to_be_the_agent_are_held_and_reach_no_customer(world: World) -> None:
+    # One ticket for all five: a held mail changes nothing, so each case starts from the same state
+    # (the revoking one last).
+    cases: list[Callable[[World], tuple[bytes, str]]] = [
+        _forged_key, _foreign_domain, _no_token, _altered_after_signing, _revoked]
+    for case in cases:
+        raw, reason = case(world)
+        before = len(raw_records(world.runtime))
+        world.send(raw)
+        assert world.to_customer() == [], case.__name__
+        assert [m.direction for m in messages(world.runtime)] == [Direction.INBOUND], case.__name__
+        records = raw_records(world.runtime)
+        assert len(records) == before + 1, case.__name__
+        held = records[-1]
+        assert (held.status, held.held) == (RawInboundStatus.QUARANTINED, True), case.__name__
+        assert reason in (held.outcome or ""), (case.__name__, held.outcome)
