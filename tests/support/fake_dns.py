@@ -21,16 +21,17 @@ import dns.message
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from tests.support.servers import free_port
 
 
-def _txt_rdata(value: str) -> str:
-    # One TXT record of <=255-byte character-strings (RFC 1035 §3.3.14), in zone-file syntax.
+def _txt_rdata(value: str) -> dns.rdtypes.ANY.TXT.TXT:
+    # One TXT record of <=255-byte character-strings (RFC 1035 §3.3.14); a key record is longer.
     data = value.encode()
     chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
-    return " ".join('"' + c.decode().replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
+    return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks)
 
 
 class _UdpServer(socketserver.ThreadingUDPServer):
@@ -82,8 +83,7 @@ class FakeDns:
             response.set_rcode(dns.rcode.NXDOMAIN)
         elif question.rdtype == dns.rdatatype.TXT:
             response.answer.append(
-                dns.rrset.from_text_list(question.name, 60, dns.rdataclass.IN, dns.rdatatype.TXT,
-                                         [_txt_rdata(v) for v in values])
+                dns.rrset.from_rdata_list(question.name, 60, [_txt_rdata(v) for v in values])
             )
         if transport == "tcp":
             return response.to_wire(max_size=65535)  # not the EDNS size make_response copied from the query
