@@ -25,7 +25,7 @@ from sqlalchemy import update  # noqa: E402
 
 from bench.ingest import free_port, wait_port  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
-from core.db.session import system_scope  # noqa: E402
+from core.db.session import make_engine, system_scope  # noqa: E402
 from core.infra.stack import start_infrastructure  # noqa: E402
 from core.runtime import build_runtime  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -64,8 +64,10 @@ def main() -> None:
     sink.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        owner = make_engine(infra.owner_url, pool_size=1)
+        upgrade(owner, runtime_url=infra.database_url)  # components log in as the runtime role, never the owner
+        owner.dispose()
         rt = build_runtime(settings, database_url=infra.database_url, redis_url=infra.redis_url, pool_size=2)
-        upgrade(rt.engine)
         with system_scope(rt.factory) as session:
             bootstrap(session=session, support_address=ADDRESS, slack_channel=CHANNEL)
             session.execute(update(Inbox).values(slack_channel_id=CHANNEL))

@@ -15,15 +15,21 @@ from core.registry import Registry
 from core.settings import Settings
 
 
+# One dramatiq queue for every job. Queues gave no isolation here (one worker's threads share one work
+# queue), but each queue costs two idle consumers (the queue and its delay queue) polling Redis: with
+# eight queues, a 1 s idle poll kept Redis calls low yet let a job sent to an idle queue wait up to a
+# second per hop (mail -> card p95 737 ms in bench/slack_loop.py). One queue polls at 100 ms for the
+# same idle cost.
+QUEUE = "jobs"
+
+
 @dataclass
 class JobQueue:
     broker: RedisBroker
-    actors: dict[str, dramatiq.Actor]  # queue name -> actor
+    actor: dramatiq.Actor
 
     def send(self, job: str, outbox_id: int, registry: Registry) -> None:
-        spec = registry.jobs.get(job)
-        queue = spec.queue if spec else "default"
-        self.actors[queue].send(outbox_id)
+        self.actor.send(outbox_id)
 
 
 def build_job_queue(
@@ -40,17 +46,15 @@ def build_job_queue(
         except JobFailed:
             pass  # recorded: the row is pending again with a backoff and the relay re-sends it
 
-    actors: dict[str, dramatiq.Actor] = {}
-    for queue in sorted({spec.queue for spec in registry.jobs.values()} | {"default"}):
-        actors[queue] = dramatiq.Actor(
-            _run,
-            broker=broker,
-            actor_name=f"run_outbox_job_{queue}",
-            queue_name=queue,
-            priority=0,
-            # No dramatiq retries: the outbox row is the one retry chain (backoff via
-            # `available_at`); a message that errors out (database down) leaves the row leased,
-            # and the scheduler re-sends it when the lease expires.
-            options={"max_retries": 0},
-        )
-    return JobQueue(broker, actors)
+    actor = dramatiq.Actor(
+        _run,
+        broker=broker,
+        actor_name="run_outbox_job",
+        queue_name=QUEUE,
+        priority=0,
+        # No dramatiq retries: the outbox row is the one retry chain (backoff via `available_at`);
+        # a message that errors out (database down) leaves the row leased, and the scheduler
+        # re-sends it when the lease expires.
+        options={"max_retries": 0},
+    )
+    return JobQueue(broker, actor)
