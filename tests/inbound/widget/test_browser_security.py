@@ -123,6 +123,7 @@ def test_a_visitor_uploads_a_file_from_the_keyboard_and_downloads_it(
     page.locator("[data-threadline] >> button").click()
     frame = page.frame_locator("iframe[title]")
     attach = frame.get_by_role("button", name="Attach a file")
+    frame.locator("#attach:enabled").wait_for(timeout=10000)  # enabled once the script listens to it
     frame.locator("#text").focus()
     page.keyboard.press("Shift+Tab")  # the attach button comes right before the message box
     assert attach.evaluate("(el) => el === document.activeElement")

@@ -315,6 +315,8 @@ async function upload(file) {
 }
 
 attach.addEventListener("click", () => picker.click());
+// frame.html ships the button disabled: before this line a click would do nothing.
+attach.disabled = false;
 picker.addEventListener("change", () => {
   const file = picker.files && picker.files[0];
   picker.value = "";
