@@ -69,8 +69,13 @@ def propose(
     return Outcome(draft, [*events, _event(draft)])
 
 
-def _pending(session: Session, draft_id: uuid.UUID) -> Draft:
-    draft = session.execute(select(Draft).where(Draft.id == draft_id).with_for_update()).scalar_one_or_none()
+def _pending(session: Session, draft_id: uuid.UUID, tenant_id: uuid.UUID | None) -> Draft:
+    """The draft, row-locked, if it is the tenant's and still pending (`tenant_id` defaults to the
+    session's `tenant_scope` tenant: filtered explicitly, RLS being the second wall)."""
+    draft = session.execute(
+        select(Draft).where(Draft.tenant_id == service.tenant_of(session, tenant_id), Draft.id == draft_id)
+        .with_for_update()
+    ).scalar_one_or_none()
     if draft is None:
         raise NotFound("no such draft")
     if draft.state is not DraftState.PENDING:
@@ -80,11 +85,11 @@ def _pending(session: Session, draft_id: uuid.UUID) -> Draft:
 
 def send(
     *, session: Session, registry: Registry, draft_id: uuid.UUID, actor: Actor, agent_id: uuid.UUID | None,
-    edited_text: str | None, source: Channel, delay_seconds: float,
+    edited_text: str | None, source: Channel, delay_seconds: float, tenant_id: uuid.UUID | None = None,
 ) -> Outcome[Draft]:
     """Send the draft (as proposed, or as the agent edited it) through the public-reply path."""
-    draft = _pending(session, draft_id)
-    ticket = service.get_ticket(session=session, ticket_id=draft.ticket_id, for_update=True)
+    draft = _pending(session, draft_id, tenant_id)
+    ticket = service.get_ticket(session=session, ticket_id=draft.ticket_id, for_update=True, tenant_id=draft.tenant_id)
     final = (edited_text if edited_text is not None else draft.text).strip()
     if not final:
         raise Conflict("the reply is empty")
@@ -100,9 +105,10 @@ def send(
     return Outcome(draft, [*out.events, _event(draft)])
 
 
-def discard(*, session: Session, draft_id: uuid.UUID, actor: Actor, agent_id: uuid.UUID | None) -> Outcome[Draft]:
-    draft = _pending(session, draft_id)
-    ticket = service.get_ticket(session=session, ticket_id=draft.ticket_id)
+def discard(*, session: Session, draft_id: uuid.UUID, actor: Actor, agent_id: uuid.UUID | None,
+            tenant_id: uuid.UUID | None = None) -> Outcome[Draft]:
+    draft = _pending(session, draft_id, tenant_id)
+    ticket = service.get_ticket(session=session, ticket_id=draft.ticket_id, tenant_id=draft.tenant_id)
     draft.state = DraftState.DISCARDED
     draft.decided_by_agent_id = agent_id
     draft.decided_at = datetime.now(timezone.utc)

@@ -90,9 +90,13 @@ def delivery_event(message: Message) -> DomainEvent:
     )
 
 
-def lock_message(*, session: Session, message_id: uuid.UUID) -> Message:
-    """Row-lock a message: Undo, edits and the delivery job serialise on it."""
-    message = session.execute(select(Message).where(Message.id == message_id).with_for_update()).scalar_one_or_none()
+def lock_message(*, session: Session, message_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> Message:
+    """Row-lock a message: Undo, edits and the delivery job serialise on it. `tenant_id` defaults to
+    the session's `tenant_scope` tenant: filtered explicitly, RLS being the second wall."""
+    message = session.execute(
+        select(Message).where(Message.tenant_id == service.tenant_of(session, tenant_id), Message.id == message_id)
+        .with_for_update()
+    ).scalar_one_or_none()
     if message is None:
         raise NotFound("no such message")
     return message
@@ -103,7 +107,7 @@ def cancel_pending_reply(*, session: Session, message: Message, actor: Actor = S
     if message.delivery_state is not DeliveryState.PENDING:
         raise Conflict(f"too late: the reply is already {message.delivery_state.value}")
     message.delivery_state = DeliveryState.CANCELLED
-    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id)
+    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id, tenant_id=message.tenant_id)
     service.record_event(session=session, ticket=ticket, kind="reply.cancelled", actor=actor,
                          data={"message_id": str(message.id)})
     return Outcome(message, [delivery_event(message)])
@@ -114,7 +118,7 @@ def edit_pending_reply(*, session: Session, message: Message, text: str, actor: 
     if message.delivery_state is not DeliveryState.PENDING:
         raise Conflict(f"too late to edit: the reply is already {message.delivery_state.value}")
     message.body_text = text
-    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id)
+    ticket = service.get_ticket(session=session, ticket_id=message.ticket_id, tenant_id=message.tenant_id)
     service.record_event(session=session, ticket=ticket, kind="reply.edited", actor=actor,
                          data={"message_id": str(message.id)})
     return Outcome(message, [])

@@ -271,7 +271,7 @@ def set_delivery_state(
     message.delivery_error = error
 
 
-def _tenant_of(session: Session, tenant_id: uuid.UUID | None) -> uuid.UUID:
+def tenant_of(session: Session, tenant_id: uuid.UUID | None) -> uuid.UUID:
     """The tenant every tenant-owned query filters on explicitly (RLS is the second wall)."""
     resolved = tenant_id if tenant_id is not None else scoped_tenant(session)
     if resolved is None:
@@ -291,7 +291,7 @@ def get_ticket(
     *, session: Session, ticket_id: uuid.UUID, for_update: bool = False, tenant_id: uuid.UUID | None = None
 ) -> Ticket:
     """`tenant_id` defaults to the session's `tenant_scope` tenant."""
-    stmt = ticket_query(tenant_id=_tenant_of(session, tenant_id), ticket_id=ticket_id)
+    stmt = ticket_query(tenant_id=tenant_of(session, tenant_id), ticket_id=ticket_id)
     if for_update:
         stmt = stmt.with_for_update()
     ticket = session.execute(stmt).scalar_one_or_none()
@@ -302,7 +302,7 @@ def get_ticket(
 
 def get_ticket_by_number(*, session: Session, number: int, tenant_id: uuid.UUID | None = None) -> Ticket:
     """Numbers are per tenant: `tenant_id` defaults to the session's `tenant_scope` tenant."""
-    stmt = ticket_number_query(tenant_id=_tenant_of(session, tenant_id), number=number)
+    stmt = ticket_number_query(tenant_id=tenant_of(session, tenant_id), number=number)
     ticket = session.execute(stmt).scalar_one_or_none()
     if ticket is None:
         raise TicketNotFound(f"no ticket #{number}")
@@ -320,7 +320,7 @@ def list_tickets(
 ) -> list[Ticket]:
     stmt = (
         select(Ticket)
-        .where(Ticket.tenant_id == _tenant_of(session, tenant_id))
+        .where(Ticket.tenant_id == tenant_of(session, tenant_id))
         .order_by(Ticket.number.desc())
         .limit(limit)
         .offset(offset)
@@ -335,7 +335,7 @@ def list_tickets(
 def ticket_messages(*, session: Session, ticket_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> list[Message]:
     stmt = (
         select(Message)
-        .where(Message.tenant_id == _tenant_of(session, tenant_id), Message.ticket_id == ticket_id)
+        .where(Message.tenant_id == tenant_of(session, tenant_id), Message.ticket_id == ticket_id)
         .order_by(Message.created_at, Message.id)
     )
     return list(session.execute(stmt).scalars())
@@ -346,12 +346,12 @@ def ticket_timeline(
 ) -> list[TicketEvent]:
     stmt = (
         select(TicketEvent)
-        .where(TicketEvent.tenant_id == _tenant_of(session, tenant_id), TicketEvent.ticket_id == ticket_id)
+        .where(TicketEvent.tenant_id == tenant_of(session, tenant_id), TicketEvent.ticket_id == ticket_id)
         .order_by(TicketEvent.id)
     )
     return list(session.execute(stmt).scalars())
 
 
 def count_tickets(*, session: Session, tenant_id: uuid.UUID | None = None) -> int:
-    stmt = select(func.count()).select_from(Ticket).where(Ticket.tenant_id == _tenant_of(session, tenant_id))
+    stmt = select(func.count()).select_from(Ticket).where(Ticket.tenant_id == tenant_of(session, tenant_id))
     return int(session.execute(stmt).scalar_one())

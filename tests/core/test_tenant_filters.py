@@ -13,13 +13,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.db.session import make_engine, tenant_scope
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.runtime import Runtime
 from core.tenancy.audit import AuditContext
 from core.tenancy.service import create_agent
-from core.tickets import operations, service
+from core.tickets import drafts, operations, replies, service
 from core.tickets.errors import TicketNotFound
-from core.tickets.models import Ticket
+from core.tickets.models import Channel, Direction, DraftState, Message, Ticket
 from core.tickets.schemas import SYSTEM_ACTOR
 from tests.conftest import make_tenant
 from tests.core.factories import make_ticket
@@ -88,3 +88,48 @@ def test_assigning_another_tenants_agent_is_refused_where_rls_does_not_apply(run
                 assignee_id=stranger), actor=SYSTEM_ACTOR, audit=AuditContext("test"))
     finally:
         engine.dispose()
+
+
+def _draft_and_message(runtime: Runtime, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A pending draft on a new ticket of the tenant, and that ticket's customer message."""
+    ticket_id, _ = make_ticket(runtime, tenant_id=tenant_id, inbox_id=inbox_id)
+    with tenant_scope(runtime.factory, tenant_id) as session:
+        ticket = service.get_ticket(session=session, ticket_id=ticket_id)
+        message_id = session.execute(select(Message.id).where(Message.ticket_id == ticket_id,
+                                                              Message.direction == Direction.INBOUND)).scalar_one()
+        draft = drafts.propose(session=session, ticket=ticket, for_message_id=message_id, text="Run restic unlock.",
+                               citations=[], confidence=0.9, answered=True).value
+        return draft.id, message_id
+
+
+def test_deciding_a_draft_and_locking_a_message_filter_the_tenant_where_rls_does_not_apply(
+    runtime: Runtime, owner_url: str
+) -> None:
+    """Another tenant's draft or message, looked up by id alone, is not found: the query's own filter holds."""
+    a, inbox_a = make_tenant(runtime)
+    b, inbox_b = make_tenant(runtime)
+    a_draft, a_message = _draft_and_message(runtime, a.id, inbox_a.id)
+    b_draft, b_message = _draft_and_message(runtime, b.id, inbox_b.id)
+    engine = make_engine(owner_url, pool_size=1)
+    try:
+        with Session(engine) as session:
+            with pytest.raises(NotFound, match="no such message"):
+                replies.lock_message(session=session, message_id=b_message, tenant_id=a.id)
+            assert replies.lock_message(session=session, message_id=a_message, tenant_id=a.id).id == a_message
+            with pytest.raises(NotFound, match="no such draft"):
+                drafts.discard(session=session, draft_id=b_draft, actor=SYSTEM_ACTOR, agent_id=None, tenant_id=a.id)
+            with pytest.raises(NotFound, match="no such draft"):
+                drafts.send(session=session, registry=runtime.registry, draft_id=b_draft, actor=SYSTEM_ACTOR,
+                            agent_id=None, edited_text=None, source=Channel.API,
+                            delay_seconds=0, tenant_id=a.id)
+            assert drafts.discard(session=session, draft_id=a_draft, actor=SYSTEM_ACTOR, agent_id=None,
+                                  tenant_id=a.id).value.state is DraftState.DISCARDED
+            session.rollback()
+        with Session(engine) as session, pytest.raises(RuntimeError, match="needs a tenant"):
+            replies.lock_message(session=session, message_id=a_message)
+    finally:
+        engine.dispose()
+    with tenant_scope(runtime.factory, b.id) as session:  # the default is the scope's tenant
+        assert replies.lock_message(session=session, message_id=b_message).id == b_message
+        assert drafts.discard(session=session, draft_id=b_draft, actor=SYSTEM_ACTOR,
+                              agent_id=None).value.state is DraftState.DISCARDED
