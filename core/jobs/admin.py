@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
 from core.jobs.models import OutboxRow, OutboxStatus
+from core.jobs.relay import wake_relay
 
 
 def retry_jobs(*, factory: sessionmaker[Session], ids: Sequence[int] | None) -> int:
@@ -24,4 +25,7 @@ def retry_jobs(*, factory: sessionmaker[Session], ids: Sequence[int] | None) -> 
             stmt = stmt.where(OutboxRow.id.in_(list(ids)), OutboxRow.status != OutboxStatus.DONE, ~live)
         else:
             stmt = stmt.where(OutboxRow.status == OutboxStatus.DEAD)
-        return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+        retried = int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+        if retried:
+            wake_relay(session)  # run them now, not at the relay's fallback poll
+        return retried

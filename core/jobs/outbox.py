@@ -7,11 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.jobs.models import OutboxRow, OutboxStatus
-from core.jobs.relay import OUTBOX_CHANNEL
+from core.jobs.relay import wake_relay
 from core.registry import Registry
 from core.tickets.events import DomainEvent
 
@@ -51,10 +50,7 @@ def _add(session: Session, rows: list[OutboxRow]) -> None:
     if not rows:
         return
     session.add_all(rows)
-    # Wakes the idle relay when this transaction commits (Postgres drops it on rollback); no
-    # autoflush, so the caller's pending objects are flushed when they would have been anyway.
-    with session.no_autoflush:
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+    wake_relay(session)
 
 
 def enqueue(
@@ -71,8 +67,5 @@ def enqueue(
     if delay_seconds:
         row.available_at = datetime.now(UTC) + timedelta(seconds=delay_seconds)
     session.add(row)
-    # Wakes the idle relay when this transaction commits (Postgres drops it on rollback); no
-    # autoflush, so the caller's pending objects are flushed when they would have been anyway.
-    with session.no_autoflush:
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+    wake_relay(session)
     return row

@@ -8,7 +8,8 @@ sends it again once that lease has expired (`requeue_expired`), never because a 
 Idle, the relay does not poll fast: it LISTENs on `OUTBOX_CHANNEL` (core.jobs.outbox.enqueue
 NOTIFYs it in the inserting transaction, so the wake-up comes at commit) and otherwise waits
 until the next delayed row is due, or at most `fallback_poll` seconds for rows that became
-pending without a notification (the scheduler's requeue, `jobs retry`, a lost listener).
+pending without a notification (a lost listener). Everything that makes a row pending NOTIFYs
+through `wake_relay`: inserts, the scheduler's requeue and `jobs retry`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
@@ -35,6 +36,13 @@ Send = Callable[[OutboxRow], None]
 OUTBOX_CHANNEL = "threadline_outbox"
 FALLBACK_POLL_SECONDS = 2.0
 _STOP_SLICE = 0.5  # longest wait between looks at `stop` while listening
+
+
+def wake_relay(session: Session) -> None:
+    """NOTIFY the idle relays; Postgres delivers it when this transaction commits, never on rollback."""
+    # No autoflush: the caller's pending objects are flushed when they would have been anyway.
+    with session.no_autoflush:
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,10 @@ def requeue_expired(*, factory: sessionmaker[Session]) -> int:
             )
             .values(status=OutboxStatus.PENDING, lease_token=None, lease_until=None, available_at=func.now())
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        requeued = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if requeued:
+            wake_relay(session)  # run them now, not at the relay's fallback poll
+        return requeued
 
 
 class Listener:

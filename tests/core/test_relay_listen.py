@@ -1,5 +1,6 @@
 """The idle relay sleeps on LISTEN: a committed job wakes it at once, a delayed one when it is due,
-a rolled-back one never; the slow fallback poll is not what delivers them."""
+a rolled-back one never, and so do rows made pending again (operator retry, expired lease);
+the slow fallback poll is not what delivers them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.db.session import system_scope
-from core.jobs.models import OutboxRow
+from core.jobs.admin import retry_jobs
+from core.jobs.models import OutboxRow, OutboxStatus
 from core.jobs.outbox import enqueue
-from core.jobs.relay import run_relay
+from core.jobs.relay import requeue_expired, run_relay
 from core.registry import Registry
 from core.runtime import Runtime
 from tests.conftest import make_tenant
@@ -81,6 +84,38 @@ def test_a_rolled_back_job_sends_nothing_and_a_delayed_one_goes_when_due(
     assert relay.got.wait(4)
     waited = relay.sent[0][1] - at
     assert len(relay.sent) == 1 and 0.9 < waited < 2.5
+
+
+def _stored(runtime: Runtime, tenant_id: uuid.UUID, **values: object) -> int:
+    """A row written without `enqueue`, so without a NOTIFY: the idle relay does not see it."""
+    with system_scope(runtime.factory) as session:
+        row = OutboxRow(tenant_id=tenant_id, job="test.noop", payload={}, **values)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_an_operator_retry_of_a_dead_job_wakes_the_idle_relay_at_once(
+    runtime: Runtime, tenant_id: uuid.UUID, relay: Relay
+) -> None:
+    """Regression: `jobs retry` sent no NOTIFY, so the job waited for the relay's fallback poll."""
+    dead = _stored(runtime, tenant_id, status=OutboxStatus.DEAD, attempts=3)
+    at = time.monotonic()
+    assert retry_jobs(factory=runtime.factory, ids=[dead]) == 1
+    assert relay.got.wait(3)
+    assert relay.sent[0][0] == dead and relay.sent[0][1] - at < 1.0
+
+
+def test_a_job_requeued_for_an_expired_lease_wakes_the_idle_relay_at_once(
+    runtime: Runtime, tenant_id: uuid.UUID, relay: Relay
+) -> None:
+    """Regression: the scheduler's requeue sent no NOTIFY, so the job waited for the fallback poll."""
+    lost = _stored(runtime, tenant_id, status=OutboxStatus.ENQUEUED,
+                   lease_until=datetime.now(UTC) - timedelta(minutes=1))
+    at = time.monotonic()
+    assert requeue_expired(factory=runtime.factory) == 1
+    assert relay.got.wait(3)
+    assert relay.sent[0][0] == lost and relay.sent[0][1] - at < 1.0
 
 
 def test_stop_ends_a_listening_relay_promptly(runtime: Runtime) -> None:
