@@ -38,13 +38,25 @@ def recipient(session: Session, ticket: Ticket) -> str:
     return contact.email if contact else "the customer"
 
 
+def anonymous_customer(session: Session, ticket: Ticket) -> str:
+    """A ticket with no contact (a web chat visitor who gave no email): the name they gave, if any."""
+    name = session.execute(
+        select(Message.author_name).where(Message.tenant_id == ticket.tenant_id, Message.ticket_id == ticket.id,
+                                          Message.direction == Direction.INBOUND)
+        .order_by(Message.created_at, Message.id).limit(1)
+    ).scalar_one_or_none()
+    fallback = "anonymous web chat visitor" if ticket.channel is Channel.WIDGET else "unknown"
+    return f"{name} (no email)" if name and name != "web chat visitor" else fallback
+
+
 def ticket_card(session: Session, ticket: Ticket) -> views.TicketCard:
     contact = session.get(Contact, ticket.contact_id) if ticket.contact_id else None
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     inbox = session.get(Inbox, ticket.inbox_id)
-    customer = "unknown"
     if contact is not None:
         customer = f"{contact.name} <{contact.email}>" if contact.name else contact.email
+    else:
+        customer = anonymous_customer(session, ticket)
     return views.ticket_card(
         ticket_id=ticket.id, number=ticket.number, subject=ticket.subject, customer=customer,
         origin=ticket.channel, status=ticket.status, priority=ticket.priority,

@@ -33,6 +33,7 @@ def test_a_widget_ticket_card_says_web_chat_and_the_agent_reply_reaches_the_visi
     drain_jobs(world.runtime)
     card = world.fake.messages(channel=CHANNEL)[0]
     assert {"type": "mrkdwn", "text": "*Via*\nweb chat"} in card["blocks"][0]["fields"]
+    assert {"type": "mrkdwn", "text": "*Customer*\nanonymous web chat visitor"} in card["blocks"][0]["fields"]
     assert world.agent_says("It ships today", thread_ts=world.card_ts(), ts="1700000100.000100") == 200
     deadline = 50
     while deadline and len(v.history().json()["messages"]) < 2:
@@ -54,3 +55,12 @@ def test_a_visitor_upload_is_listed_in_the_slack_thread_like_a_mail_attachment(w
     drain_jobs(world.runtime)
     posted = json.dumps(world.fake.messages(channel=CHANNEL))
     assert "broken-box.png (108 B)" in posted
+
+
+def test_a_named_visitor_without_an_email_is_named_on_the_card(world: SlackWorld) -> None:  # noqa: F811
+    v = _visitor(world)
+    v.start(name="Dana Ortiz")
+    v.send("Hello?", "client-0001")
+    drain_jobs(world.runtime)
+    card = world.fake.messages(channel=CHANNEL)[0]
+    assert {"type": "mrkdwn", "text": "*Customer*\nDana Ortiz (no email)"} in card["blocks"][0]["fields"]
