@@ -21,7 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, TenantOwned, new_id, str_enum, utcnow_column
@@ -105,11 +105,6 @@ class Ticket(TenantOwned, Base):
         Index("ix_tickets_tenant_inbox_status_created", "tenant_id", "inbox_id", "status", "created_at", "id",
               postgresql_include=["tags"]),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
-        # The search function's join from matching ids to (tenant, created_at), index-only (migration 0024).
-        Index("ix_tickets_id_created", "id", postgresql_include=["tenant_id", "created_at"]),
-        # Search: the words and the tenant (the search function of 0021/0023 uses the same expression).
-        Index("ix_tickets_search", text("(to_tsvector('simple'::regconfig, subject::text) || "
-                                        "array_to_tsvector(ARRAY[' t ' || tenant_id::text]))"), postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -142,10 +137,6 @@ class Message(TenantOwned, Base):
         Index("ix_messages_tenant_email_message_id", "tenant_id", "email_message_id"),
         # Per-sender rate caps count a contact's recent messages on every inbound mail.
         Index("ix_messages_author_created", "author_contact_id", "created_at"),
-        # Full-text search over message text, tenant included (the search function uses the same expression).
-        Index("ix_messages_search", text("(to_tsvector('simple'::regconfig, body_text) || "
-                                         "array_to_tsvector(ARRAY[' t ' || tenant_id::text]))"),
-              postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -174,6 +165,26 @@ class Message(TenantOwned, Base):
     # SPF/DKIM/DMARC of an inbound mail ({"spf": "pass", "dkim": ..., "dmarc": ..., "source": ...}).
     sender_auth: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = utcnow_column()
+
+
+class TicketSearch(TenantOwned, Base):
+    """A ticket's search document: subject and message texts, stripped, plus the tenant as a lexeme.
+
+    Written only by triggers (migration 0027; core/tickets/search_doc.py bounds it), read only by
+    `threadline_search_ticket_ids`. created_at is the ticket's, for the newest-first page."""
+
+    __tablename__ = "ticket_search"
+    __table_args__ = (
+        Index("ix_ticket_search_doc", "doc", postgresql_using="gin"),
+        Index("ix_ticket_search_tenant_created", "tenant_id", "created_at", "ticket_id"),
+    )
+
+    # The mixin's own tenant index would duplicate the prefix of ix_ticket_search_tenant_created.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    doc: Mapped[str] = mapped_column(TSVECTOR)
+    indexed_bytes: Mapped[int] = mapped_column(Integer)  # text fed so far; DOC_BYTES + 1 once full
 
 
 class Attachment(TenantOwned, Base):

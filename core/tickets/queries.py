@@ -5,14 +5,16 @@ first, from the columns the indexes of migration 0023 cover: unfiltered, by stat
 status, each in keyset order with the tags included, so a page is an index-only scan that stops
 after `limit` matches at any depth; then the rows of those ids are read. Search uses Postgres FTS
 (the `simple` configuration: no stemming, mail comes in every language and a word is found as
-written) over GIN indexes of the subject and of every message's text, each with the tenant as one
-more lexeme, so the index itself keeps only the caller's tenant's matches (btree_gin is not
-available in the embedded Postgres). Matching ids come from `threadline_search_ticket_ids`
-(migrations 0021, 0023): under RLS, `@@` is not LEAKPROOF, so the planner may not use it as an
-index condition in a query of `threadline_app`; the SECURITY DEFINER function filters the caller's
-tenant itself (from `app.tenant_id`, never an argument) and returns the newest matches older than
-the cursor: the page itself for a text-only search, else up to `MAX_SEARCH_HITS` to which the
-other filters apply (so a filtered search over a query matching more than that may end early).
+written) over one search document per ticket (`ticket_search`, migration 0027: the subject and
+every message's text, stripped of positions and bounded, plus the tenant as one more lexeme, kept
+current by triggers; core/tickets/search_doc.py), so every word of a query may come from any
+message of the ticket and a quoted phrase matches its words anywhere in it. Matching ids come from
+`threadline_search_ticket_ids` (migrations 0021, 0027): under RLS, `@@` is not LEAKPROOF, so the
+planner may not use it as an index condition in a query of `threadline_app`; the SECURITY DEFINER
+function filters the caller's tenant itself (from `app.tenant_id`, never an argument) and returns
+the newest matches older than the cursor: the page itself for a text-only search, else up to
+`MAX_SEARCH_HITS` to which the other filters apply (so a filtered search over a query matching more
+than that may end early).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def _filtered(stmt: Select[_Row], where: TicketFilter) -> Select[_Row]:  # noqa:
 
 
 def _matching_ids(text: str, *, after: tuple[datetime, uuid.UUID] | None, max_rows: int) -> ColumnElement[bool]:
-    """`tickets.id` is one of the newest `max_rows` matches older than `after` (the function uses the GIN indexes)."""
+    """`tickets.id` is one of the newest `max_rows` matches older than `after` (the function uses the GIN index)."""
     before_created, before_id = after if after is not None else (None, None)
     hits = func.threadline_search_ticket_ids(text[:MAX_QUERY_CHARS], max_rows, before_created, before_id)
     # = ANY(ARRAY(...)): the ids are looked up through the primary key, whatever the tenant's size.
