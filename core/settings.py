@@ -9,6 +9,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigurationError
+from core.nameservers import parse_nameservers
 
 _PLACEHOLDERS = {"changeme", "change-me", "xxx", "todo", "secret", "password"}
 
@@ -158,6 +159,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 'console' or 'json'")
         return value
 
+    @field_validator("dns_servers")
+    @classmethod
+    def _dns_addresses(cls, value: str) -> str:
+        # At startup, not at the first mail: a bad item would fail every mail's SPF/DKIM/DMARC checks.
+        parse_nameservers(value)  # ValueError naming the bad item
+        return value
+
     @cached_property
     def api(self) -> ApiSettings:
         return ApiSettings(host=self.api_host, port=self.api_port)
@@ -256,7 +264,7 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_SECRET_KEY": "key that encrypts stored secrets; unset = generated once into the data dir",
     "THREADLINE_SMTP_TRUSTED_NETWORKS": "comma-separated CIDRs of relays exempt from per-IP SMTP limits (default loopback)",
     "THREADLINE_TRUSTED_AUTHSERV_IDS": "comma-separated authserv-ids whose Authentication-Results headers are trusted",
-    "THREADLINE_DNS_SERVERS": "DNS servers for SPF/DKIM/DMARC: comma-separated IP or IP:port ([v6]:port); unset = system's",
+    "THREADLINE_DNS_SERVERS": "DNS servers for SPF/DKIM/DMARC: comma-separated IP or IP:port ([v6]:port), checked at startup and queried by doctor; unset = system's",
     "THREADLINE_MAIL_BUDGET_SECONDS": "wall-clock limit for analysing one mail; past it the mail is failed and kept (default 20)",
     "THREADLINE_MAIL_BUDGET_MEMORY_MB": "memory limit of the process that analyses mail, in MiB (default 1024)",
     "THREADLINE_WEBHOOK_ALLOW_PRIVATE": "deliver webhooks to loopback/private addresses too (default false)",

@@ -17,6 +17,7 @@ from core.db.roles import LoginInfo, inspect_login
 from core.db.session import make_engine
 from core.infra.lock import lock_holder
 from core.infra.stack import Infrastructure, infrastructure
+from core.nameservers import display, parse_nameservers, probe
 from core.registry import Registry
 from core.settings import SETTING_DOCS, Settings, load_settings
 
@@ -87,6 +88,7 @@ def run_doctor(registry: Registry) -> None:
                 bad(f"cannot reach Redis: {type(exc).__name__}: {exc}")
     except Exception as exc:  # embedded servers failed to start, or similar
         bad(f"could not start or reach the database/queue: {exc}")
+    _check_dns(settings, ok, bad)
     enabled = sorted(name for name, c in registry.components.items() if c.enabled(settings))
     typer.echo(f"Components (started by `threadline up` with these settings): {', '.join(enabled) or 'none'}")
     typer.echo("Running")
@@ -135,6 +137,20 @@ def _check_logins(settings: Settings, infra: Infrastructure, ok: Callable[[str],
         ok(f"{name} (migrations) logs in as {owner.describe()}")
     else:
         bad(f"{name} logs in as {owner.describe()}: migrations need the owner of the schema")
+
+
+def _check_dns(settings: Settings, ok: Callable[[str], None], bad: Callable[[str], None]) -> None:
+    """One query to each THREADLINE_DNS_SERVERS server: SPF/DKIM/DMARC of every inbound mail ask them."""
+    servers = parse_nameservers(settings.dns_servers)  # the settings model refused a malformed value
+    if not servers:
+        typer.echo("  note  THREADLINE_DNS_SERVERS is unset: mail authentication asks the system's resolver")
+        return
+    for result in (probe(server) for server in servers):
+        if result.answered:
+            ok(f"DNS server {display(result.server)} answers (THREADLINE_DNS_SERVERS)")
+        else:
+            bad(f"DNS server {display(result.server)} does not answer: {result.detail} "
+                "(THREADLINE_DNS_SERVERS; SPF/DKIM/DMARC checks of inbound mail will fail)")
 
 
 def _local(host: str) -> str:

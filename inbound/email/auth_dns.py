@@ -6,7 +6,6 @@ allowance, so a hostile domain (slow servers, long SPF include chains) costs bou
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
@@ -15,6 +14,7 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
+from core import nameservers
 from core.errors import ConfigurationError, TemporaryFailure
 
 _T = TypeVar("_T")
@@ -89,34 +89,12 @@ class StaticDns:
 
 
 def parse_nameservers(text: str) -> tuple[tuple[str, int], ...]:
-    """``THREADLINE_DNS_SERVERS``: comma-separated ``ip``, ``ip:port``, ``[ipv6]:port`` or a bare
-    IPv6 address; empty = the system resolver (``()``). Addresses, not names: resolving the
-    resolver would need a resolver. Raises ConfigurationError naming the bad item."""
-    servers: list[tuple[str, int]] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        host, port_text = item, ""
-        if item.startswith("["):
-            host, closed, rest = item[1:].partition("]")
-            if not closed or (rest and not rest.startswith(":")):
-                raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} is not [ipv6]:port")
-            port_text = rest[1:]
-        elif item.count(":") == 1:
-            host, _, port_text = item.partition(":")
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ConfigurationError(
-                f"THREADLINE_DNS_SERVERS: {item!r} is not an IP address (optionally :port)"
-            ) from None
-        port = 53
-        if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {item!r} has no valid port")
-            port = int(port_text)
-        servers.append((host, port))
-    return tuple(servers)
+    """``THREADLINE_DNS_SERVERS`` as (address, port) pairs (core.nameservers; the settings model
+    already refused a malformed value at startup). Raises ConfigurationError naming the bad item."""
+    try:
+        return nameservers.parse_nameservers(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"THREADLINE_DNS_SERVERS: {exc}") from None
 
 
 class DnsPythonResolver:
