@@ -27,6 +27,19 @@ EVAL_SET = Path(__file__).resolve().parents[2] / "bench" / "kb_eval_restic.jsonl
 THRESHOLD = Settings().kb_min_confidence
 
 
+RESTIC_GROUP = "restic_kb"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the ingested restic docs runs in one xdist worker (`--dist loadgroup`, scripts/test),
+    so the ingest (about a minute of embedding on a loaded CI machine) happens once per run, not
+    once per worker."""
+    for item in items:
+        if "restic_kb" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(RESTIC_GROUP))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _offline() -> None:
     # The default model must never reach for a model hub; make any attempt fail loudly.
