@@ -8,20 +8,17 @@ import socket
 import string
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from typer.testing import CliRunner
 
-from core.cli.main import build_cli
 from core.nameservers import display, parse_nameservers, probe
-from core.registry import Registry, load_plugins
 from core.runtime import Runtime
 from core.settings import Settings
+from tests.support.cli import run_cli
 from tests.support.fake_dns import FakeDns, fake_dns
 from tests.support.servers import RedisForTests, free_port
 
@@ -31,18 +28,6 @@ def _closed_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def _cli(*args: str, env: dict[str, str | None]) -> Ran:
-    result = CliRunner().invoke(build_cli(load_plugins(Registry())), list(args), env=env, catch_exceptions=False)
-    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 # -- the settings model -------------------------------------------------------------------------
@@ -78,7 +63,7 @@ def test_well_formed_dns_servers_are_accepted_as_written(servers: list[str]) -> 
 
 
 def test_a_command_stops_at_startup_on_a_malformed_dns_server(tmp_path: Path) -> None:
-    ran = _cli("tickets", "list", env={"THREADLINE_DATA_DIR": str(tmp_path),
+    ran = run_cli("tickets", "list", env={"THREADLINE_DATA_DIR": str(tmp_path),
                                        "THREADLINE_DNS_SERVERS": "127.0.0.1:5353,dns.example.com"})
     assert ran.returncode == 2
     assert "setting THREADLINE_DNS_SERVERS" in ran.stderr and "'dns.example.com' is not an IP address" in ran.stderr
@@ -113,7 +98,7 @@ def test_doctor_says_which_dns_server_answers_and_which_does_not(
     runtime: Runtime, redis_server: RedisForTests, tmp_path: Path, dns_server: FakeDns
 ) -> None:
     closed = _closed_udp_port()
-    ran = _cli("doctor", env={
+    ran = run_cli("doctor", env={
         "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url, "THREADLINE_DATA_DIR": str(tmp_path),
         "THREADLINE_API_PORT": str(free_port()), "THREADLINE_SMTP_PORT": str(free_port()),
         "THREADLINE_DNS_SERVERS": f"{dns_server.address}, 127.0.0.1:{closed}"})
@@ -130,7 +115,7 @@ def test_doctor_says_which_dns_server_answers_and_which_does_not(
 def test_doctor_notes_the_system_resolver_when_no_dns_server_is_set(
     runtime: Runtime, redis_server: RedisForTests, tmp_path: Path
 ) -> None:
-    ran = _cli("doctor", env={
+    ran = run_cli("doctor", env={
         "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url, "THREADLINE_DATA_DIR": str(tmp_path),
         "THREADLINE_API_PORT": str(free_port()), "THREADLINE_SMTP_PORT": str(free_port()),
         "THREADLINE_DNS_SERVERS": None})

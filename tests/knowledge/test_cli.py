@@ -1,4 +1,6 @@
-"""`threadline kb ...` as an operator runs it (real console script, real Postgres): one flow."""
+"""`threadline kb ...` as an operator runs it (the real command tree, real Postgres): one flow in this
+process (a subprocess per command re-imports everything and reloads the model: 38 s in CI), and the
+console script itself once, as a subprocess."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from core.registry import Registry
 from core.runtime import build_runtime
 from core.settings import Settings
 from core.tenancy.service import create_tenant
+from tests.support.cli import Ran, run_cli
 from tests.support.servers import PostgresForTests
 
 
-def _kb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core.cli", "kb", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+def _kb(*args: str, env: dict[str, str]) -> Ran:
+    return run_cli("kb", *args, env=env)
 
 
 def _migrated(pg: PostgresForTests, owner_url: str) -> str:
@@ -37,7 +39,7 @@ def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Pa
     with system_scope(rt.factory) as session:
         create_tenant(session=session, name="Acme")
     rt.close()
-    env = {**os.environ, "DATABASE_URL": url, "THREADLINE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env = {"DATABASE_URL": url, "THREADLINE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "refunds.md").write_text("# Refunds\n\n## Annual plans\n\nAnnual plans are refunded pro rata in 30 days.")
@@ -69,6 +71,9 @@ def test_ingest_twice_list_search_eval_delete(pg: PostgresForTests, tmp_path: Pa
     pg.drop_database(url)
 
 
-def test_bad_usage_exits_2(tmp_path: Path) -> None:
+def test_the_console_script_refuses_bad_usage_with_exit_2(tmp_path: Path) -> None:
+    """The process boundary once: `python -m core.cli kb ...` parses, runs and exits with the code."""
     env = {**os.environ, "THREADLINE_DATA_DIR": str(tmp_path)}
-    assert _kb("ingest", str(tmp_path / "manual.pdf"), env=env).returncode == 2
+    ran = subprocess.run([sys.executable, "-m", "core.cli", "kb", "ingest", str(tmp_path / "manual.pdf")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2, ran.stderr
