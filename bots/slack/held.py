@@ -1,26 +1,25 @@
 """Held mail in Slack: one thread per inbox per day in the inbox's channel, one reply per held mail
-with a **Release** button. Nothing the pipeline ignores on evidence is out of an agent's sight."""
+with a **Release** button. Nothing the pipeline ignores on evidence is out of an agent's sight. What
+is posted when, and once, is decided in bots/surface/held_posts.py; this module renders and posts."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bots.slack import text as slack_text
 from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, ActionId
-from bots.surface import render
-from bots.surface.held_actions import held_to_post
-from bots.surface.held_views import HeldDigestHeader, HeldItem, held_item
-from core.db.session import tenant_scope
+from bots.slack.posts import SlackPost
+from bots.surface import held_posts
+from bots.surface.held_views import HeldDigestHeader, HeldItem
+from bots.surface.post_once import Placed
 from core.registry import JobContext
-from core.tickets import held
-from core.tickets.models import RawInbound
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +52,23 @@ def item_blocks(item: HeldItem) -> list[Block]:
     return blocks
 
 
-def _thread_of_day(session: Session, inbox_id: uuid.UUID, day: str) -> str | None:
-    return session.execute(
-        select(RawInbound.surface_refs[SURFACE]["thread_ts"].astext).where(
-            RawInbound.inbox_id == inbox_id, RawInbound.surface_refs[SURFACE]["day"].astext == day
-        ).limit(1)
-    ).scalar_one_or_none()
+@dataclass(frozen=True)
+class SlackHeldPosters:
+    client: WebClient
+    channel: str
+
+    def header(self, header: HeldDigestHeader) -> SlackPost:
+        return SlackPost(self.client, self.channel, None, slack_text.fit(header.text, 3000).text, header_blocks(header))
+
+    def item(self, thread: Placed, item: HeldItem) -> SlackPost:
+        return SlackPost(self.client, thread.channel, thread.ref, item_text(item), item_blocks(item))
 
 
 def post_held(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Post one held mail into its inbox's held thread of the day (idempotent: posted once)."""
+    """Post one held mail into its inbox's held thread of the day (posted once: bots/surface/held_posts.py)."""
     if not has_bot(ctx.settings, ctx.session_factory, ctx.tenant_id):
         return
-    raw_id = uuid.UUID(payload["raw_id"])
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        due = held_to_post(session, tenant_id=ctx.tenant_id, raw_id=raw_id, surface=SURFACE,
-                           bound_channel=lambda inbox: inbox.slack_channel_id)
-        if due is None:
-            return
-        raw, inbox, channel = due
-        # One held thread per inbox per day: concurrent jobs must not open two.
-        render.lock_thread(session, surface=f"{SURFACE}-held", ticket_id=inbox.id)
-        day = raw.received_at.date()
-        client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
-        thread_ts = _thread_of_day(session, inbox.id, day.isoformat())
-        if thread_ts is None:
-            header = HeldDigestHeader(inbox=inbox.address, day=day)
-            resp = client.chat_postMessage(channel=channel, text=slack_text.fit(header.text, 3000).text,
-                                           blocks=header_blocks(header), unfurl_links=False)
-            thread_ts = str(resp["ts"])
-        item = held_item(held.get_held(session=session, tenant_id=ctx.tenant_id, raw_id=raw_id))
-        resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=item_text(item),
-                                       blocks=item_blocks(item), unfurl_links=False, unfurl_media=False)
-        raw.surface_refs = {**(raw.surface_refs or {}), SURFACE: {
-            "channel": str(resp["channel"]), "ts": str(resp["ts"]), "thread_ts": thread_ts, "day": day.isoformat()}}
+    client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
+    held_posts.post_held(ctx, raw_id=uuid.UUID(payload["raw_id"]), surface=SURFACE, job=HELD_JOB,
+                         bound_channel=lambda inbox: inbox.slack_channel_id,
+                         posters=lambda _session, channel: SlackHeldPosters(client, channel))

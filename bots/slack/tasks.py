@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from bots.slack import blocks
 from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, Reaction
+from bots.slack.posts import SlackPost, find_by_key, post_keyed
 from bots.surface import render, thread_sync, views
+from bots.surface.post_once import failure_key, post_once
 from core.db.session import tenant_scope
-from core.errors import TemporaryFailure
-from core.jobs import effects
 from core.jobs import lease as leases
-from core.jobs.models import EffectState
 from core.registry import JobContext
 from core.surfaces.models import PostKind
 from core.tenancy.models import Inbox
@@ -70,8 +69,8 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
         text_, blocks_ = _message(post.view)
         leases.checkpoint()
         try:
-            where = _post(client, key=post.key, channel=post.channel, thread_ts=post.thread_ref, text=text_,
-                          blocks=blocks_)
+            where = post_keyed(client, key=post.key, channel=post.channel, thread_ts=post.thread_ref, text=text_,
+                               blocks=blocks_)
         except SlackApiError:
             thread_sync.forget(ctx, post.key)  # Slack answered with an error: nothing was posted
             raise
@@ -140,8 +139,8 @@ def _show_delivery(ctx: JobContext, message_id: uuid.UUID) -> None:
         failure = views.delivery_failure(shown.message.delivery_error)
         thread = (shown.anchor.channel, shown.anchor.thread_ref)
     # A new post, so outside the transaction and once (issue 10).
-    post_once(ctx, client, key=f"{DELIVERY_JOB}:{message_id}:failed", channel=thread[0], thread_ts=thread[1],
-              text=blocks.failure_text(failure), blocks=[])
+    post_once(ctx, SlackPost(client, thread[0], thread[1], blocks.failure_text(failure)),
+              key=failure_key(DELIVERY_JOB, message_id))
 
 
 def _react(client: WebClient, channel: str, ts: str, name: str) -> None:
@@ -155,73 +154,3 @@ def _react(client: WebClient, channel: str, ts: str, name: str) -> None:
 def react(ctx: JobContext, payload: dict[str, Any]) -> None:
     client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     _react(client, payload["channel"], payload["ts"], payload["name"])
-
-
-# ---- posts that happen at most once (issue 10): an intent, a client key, a lookup ----
-
-CLIENT_KEY_EVENT = "threadline_post"  # Slack message metadata event_type carrying our client key
-
-
-def post_once(
-    ctx: JobContext, client: WebClient, *, key: str, channel: str, thread_ts: str, text: str, blocks: list[Block],
-) -> tuple[str, str]:
-    """Post into a thread once per `key`; returns (channel, ts) of the one post.
-
-    The intent commits before the call, the ts after it, with no transaction open during it.
-    An attempt that finds an intent older than a lease (its worker died between Slack's answer and
-    our commit) looks the post up by its key before posting; a younger intent belongs to a live
-    attempt, so this one retries later.
-    """
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id)
-    if earlier is not None and earlier.state is EffectState.DONE:
-        return str(earlier.result["channel"]), str(earlier.result["ts"])
-    if earlier is not None:
-        if thread_sync.in_flight(earlier):
-            raise TemporaryFailure(f"another attempt is posting {key}")
-        found = find_by_key(client, channel=channel, thread_ts=thread_ts, key=key)
-        if found is not None:
-            return _posted(ctx, key, found)
-    leases.checkpoint()
-    return _posted(ctx, key, _post(client, key=key, channel=channel, thread_ts=thread_ts, text=text, blocks=blocks))
-
-
-def _posted(ctx: JobContext, key: str, where: tuple[str, str]) -> tuple[str, str]:
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        effects.complete(session, key=key, result={"channel": where[0], "ts": where[1]})
-    return where
-
-
-CLIENT_KEY_EVENT = "threadline_post"  # Slack message metadata event_type carrying our client key
-LOOKUP_PAGES = 50  # bounded: 50 pages of 200 messages
-
-
-def _post(client: WebClient, *, key: str, channel: str, thread_ts: str | None, text: str,
-          blocks: list[Block]) -> tuple[str, str]:
-    """One chat.postMessage carrying `key` in its metadata, so a retry can find it."""
-    resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks or None,
-                                   metadata={"event_type": CLIENT_KEY_EVENT, "event_payload": {"key": key}},
-                                   unfurl_links=False, unfurl_media=False)
-    return str(resp["channel"]), str(resp["ts"])
-
-
-def find_by_key(client: WebClient, *, channel: str, thread_ts: str | None, key: str) -> tuple[str, str] | None:
-    """The (channel, ts) of our post carrying `key`: in the thread, or (no thread: a card) in the
-    channel's history, newest first (an attempt in doubt is at most minutes old)."""
-    cursor: str | None = None
-    for _ in range(LOOKUP_PAGES):
-        if thread_ts is None:
-            resp = client.conversations_history(channel=channel, include_all_metadata=True, limit=200,
-                                                cursor=cursor)
-        else:
-            resp = client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
-                                                limit=200, cursor=cursor)
-        messages: list[dict[str, Any]] = resp.get("messages") or []
-        for m in messages:
-            meta = m.get("metadata") or {}
-            if meta.get("event_type") == CLIENT_KEY_EVENT and (meta.get("event_payload") or {}).get("key") == key:
-                return channel, str(m["ts"])
-        cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
-        if not cursor:
-            return None
-    return None

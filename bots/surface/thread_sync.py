@@ -3,9 +3,11 @@
 Under the ticket's advisory lock, `plan_next` picks what the thread lacks next (the card, a mirrored
 message, the notice under an agent's reply) and commits its intent in the effects ledger. The adapter
 posts with no transaction open, then `record` commits where the post landed together with the ledger
-entry. A job that meets a young intent leaves the thread to the live attempt (it plans again after its
-post); an intent older than a lease belonged to a worker that died mid-call, so the post comes back
-`in_doubt`: an adapter that can find a post by its client key looks it up before posting again.
+entry. A job that meets another job's young intent leaves the thread to the live attempt (it plans again after its
+post); an intent older than a lease belonged to a worker that died mid-call, and one of our own job
+to an earlier attempt that got no clear answer, so the post comes back `in_doubt`: an
+adapter that can find a post by its client key looks it up before posting again. Posts outside the
+ticket's sequence (draft cards, held mail, failure lines) take the same path through `post_once`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def in_flight(earlier: effects.Recorded) -> bool:
     return render.now() - earlier.started_at < (held.lease if held else leases.DEFAULT_LEASE)
 
 
+def live_elsewhere(ctx: JobContext, earlier: effects.Recorded) -> bool:
+    """The intent is another job's and young: that attempt may still be posting. Our own job's
+    earlier attempt is over (we hold its lease now), so its post is in doubt, not live."""
+    return earlier.outbox_id != ctx.outbox_id and in_flight(earlier)
+
+
 def _next(ctx: JobContext, session: Session, *, ticket: Ticket, surface: str, own: Channel, job: str,
           channel: str) -> NextPost | None:
     anchor = anchor_of(session, surface=surface, ticket_id=ticket.id)
@@ -95,7 +103,7 @@ def plan_next(
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
         if earlier is None:
             return post
-        if earlier.state is EffectState.DONE or in_flight(earlier):
+        if earlier.state is EffectState.DONE or live_elsewhere(ctx, earlier):
             # Posted (and recorded with it), or being posted by a live attempt that plans again
             # after its post and so finishes the thread; its retry covers its crash.
             return None

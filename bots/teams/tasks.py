@@ -23,11 +23,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bots.surface import render, views
+from bots.surface import render, thread_sync, views
+from bots.surface.post_once import failure_key, post_once
 from bots.teams import cards
 from bots.teams.connector import MaybePosted, connector_for
 from bots.teams.ids import SURFACE
 from bots.teams.inbound import region_url
+from bots.teams.posts import TeamsPost
 from core.db.session import tenant_scope
 from core.errors import OperatorError
 from core.jobs import effects
@@ -36,7 +38,7 @@ from core.jobs.models import EffectState, JobEffect
 from core.registry import JobContext
 from core.surfaces.models import PostKind, SurfacePost
 from core.tenancy.models import Inbox
-from core.tickets.models import Channel, DeliveryState, Message, SurfaceAnchor, Ticket
+from core.tickets.models import Channel, DeliveryState, SurfaceAnchor, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -212,38 +214,24 @@ def update_card(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Show what happened to an agent's reply: the notice card updated, a failure said in the thread."""
+    """Show what happened to an agent's reply: the notice card updated, a failure said in the thread (once)."""
     if not configured(ctx):
         return
     message_id = uuid.UUID(payload["message_id"])
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        message = session.get(Message, message_id)
-        if message is None or message.source is not Channel.TEAMS:
-            return
-        ticket = session.get_one(Ticket, message.ticket_id)
-        anchor = anchor_of(session, ticket.id)
-        notice_post = session.execute(select(SurfacePost.channel, SurfacePost.ts).where(
-            SurfacePost.message_id == message_id, SurfacePost.surface == SURFACE,
-            SurfacePost.kind == PostKind.NOTICE)).first()
-        if anchor is None or notice_post is None:
-            return  # sync_thread posts the notice with its current state
-        notice = render.reply_notice(session, ticket, message, ctx.settings.undo_seconds)
-        failed = message.delivery_state is DeliveryState.FAILED
-        failure = views.delivery_failure(message.delivery_error) if failed else None
-        service_url, thread = anchor.service_url or ctx.settings.teams_api_url, anchor.thread_ref
     connector = connector_for(ctx.settings)
-    connector.update(service_url, conversation_id=notice_post[0], activity_id=notice_post[1],
-                     activity=cards.message(cards.notice_card(notice), summary=notice.headline))
-    if failure is not None:
-        _post_failure_once(ctx, key=f"{DELIVERY_JOB}:{message_id}:failed", service_url=service_url,
-                           thread=thread, line=failure)
-
-
-def _post_failure_once(ctx: JobContext, *, key: str, service_url: str, thread: str, line: str) -> None:
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        if effects.begin(session, tenant_id=ctx.tenant_id, key=key, outbox_id=ctx.outbox_id) is not None:
-            return  # said once already (or being said): a failure line is not worth a duplicate
-    activity_id = connector_for(ctx.settings).send(
-        service_url, conversation_id=thread, activity=cards.message(cards.failure_card(f"❌ {line}"), summary=line))
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        effects.complete(session, key=key, result={"id": activity_id})
+        shown = thread_sync.notice_update(session, surface=SURFACE, own=Channel.TEAMS, message_id=message_id,
+                                          undo_seconds=ctx.settings.undo_seconds)
+        if shown is None or shown.anchor is None or PostKind.NOTICE not in shown.posts:
+            return  # sync_thread posts the notice with its current state
+        service_url, thread = shown.anchor.service_url or ctx.settings.teams_api_url, shown.anchor.thread_ref
+        conversation, activity_id = shown.posts[PostKind.NOTICE]
+        # Under the lock: two updates land in the order they rendered; a retried one shows the same state.
+        connector.update(service_url, conversation_id=conversation, activity_id=activity_id,
+                         activity=cards.message(cards.notice_card(shown.notice), summary=shown.notice.headline))
+        if shown.message.delivery_state is not DeliveryState.FAILED:
+            return
+        line = views.delivery_failure(shown.message.delivery_error)
+    post_once(ctx, TeamsPost(connector, service_url, thread,
+                             cards.message(cards.failure_card(f"❌ {line}"), summary=line)),
+              key=failure_key(DELIVERY_JOB, message_id))

@@ -30,6 +30,7 @@ class Recorded:
     state: EffectState
     result: dict[str, Any]
     started_at: datetime
+    outbox_id: int | None  # the job that recorded the intent: its own retry knows the attempt is over
 
 
 def _insert(session: Session, *, tenant_id: uuid.UUID, key: str, state: EffectState,
@@ -53,7 +54,7 @@ def begin(session: Session, *, tenant_id: uuid.UUID, key: str, outbox_id: int | 
     if _insert(session, tenant_id=tenant_id, key=key, state=EffectState.STARTED, result={}, outbox_id=outbox_id):
         return None
     row = session.execute(select(JobEffect).where(JobEffect.key == key).with_for_update()).scalar_one()
-    return Recorded(row.state, dict(row.result or {}), row.started_at)
+    return Recorded(row.state, dict(row.result or {}), row.started_at, row.outbox_id)
 
 
 def complete(session: Session, *, key: str, result: dict[str, Any]) -> None:

@@ -53,25 +53,23 @@ KILL_POINTS: dict[str, Callable[[], None]] = {
 }
 
 
-def _before_keyed_post() -> None:
-    """Die just before the Slack post that carries a client key (the draft card), not before
-    the thread's other posts."""
+def _keyed_post(*, answered: bool) -> None:
+    """Die at the Slack post that carries the draft card's client key (not the thread's other posts):
+    before it is sent, or once Slack has answered it (its ts not recorded)."""
     from slack_sdk import WebClient
 
     original = WebClient.chat_postMessage
 
     def post(self: WebClient, **kwargs: Any) -> Any:
-        if kwargs.get("metadata"):
+        card = "slack.draft_card:" in str((kwargs.get("metadata") or {}).get("event_payload"))
+        if card and not answered:
             _die()
-        return original(self, **kwargs)
+        answer = original(self, **kwargs)
+        if card:
+            _die()
+        return answer
 
     WebClient.chat_postMessage = post  # type: ignore[method-assign]
-
-
-def _after_keyed_post() -> None:
-    from bots.slack import tasks
-
-    tasks._posted = _die  # Slack answered with the card's ts; the ts is not recorded
 
 
 # The draft: `knowledge.draft` makes the row, then `slack.draft_card` posts it.
@@ -81,9 +79,9 @@ DRAFT_KILL_POINTS: dict[str, Callable[[], None]] = {
     # knowledge.draft: draft and key committed, the outbox row not finished
     "draft_after_commit": lambda: setattr(leases, "finish", _die),
     # slack.draft_card: the post's intent committed, Slack not called
-    "card_before_post": _before_keyed_post,
+    "card_before_post": lambda: _keyed_post(answered=False),
     # slack.draft_card: Slack posted the card, its ts not recorded
-    "card_after_post": _after_keyed_post,
+    "card_after_post": lambda: _keyed_post(answered=True),
 }
 
 
