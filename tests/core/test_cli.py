@@ -1,4 +1,7 @@
-"""The operator CLI as a user runs it: bootstrap, tickets, jobs, doctor, exit codes."""
+"""The operator CLI as a user runs it: bootstrap, tickets, jobs, doctor, exit codes.
+
+The commands run in this process (tests/support/cli.run_cli: the real command tree, settings from the
+given environment); one test runs the console script as a subprocess, for the process boundary."""
 
 from __future__ import annotations
 
@@ -6,24 +9,25 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import text
 
 from core.db.session import system_scope
 from core.runtime import Runtime
+from tests.support.cli import Ran, run_cli
 from tests.support.servers import RedisForTests
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+def _cli(*args: str, env: Mapping[str, str | None]) -> Ran:
+    return run_cli(*args, env=env)
 
 
 @pytest.fixture()
-def env(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
+def env(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> dict[str, str | None]:
+    return {"DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
             "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_SUPPORT_ADDRESS": "help@acme.test"}
 
 
@@ -61,12 +65,20 @@ def test_bad_usage_exits_2_and_help_exits_0(env: dict[str, str]) -> None:
     assert _cli("--help", env=env).returncode == 0
 
 
+def test_the_console_script_runs_a_command_and_exits_with_its_code(env: dict[str, str]) -> None:
+    """The process boundary once: `python -m core.cli` loads the plugins, runs, and exits 1 on an error."""
+    _cli("bootstrap", env=env)
+    res = subprocess.run([sys.executable, "-m", "core.cli", "tickets", "show", "999"], capture_output=True, text=True,
+                         env={**os.environ, **env}, timeout=120)
+    assert (res.returncode, "no ticket #999" in res.stderr) == (1, True), res.stderr
+
+
 def test_doctor_says_threadline_is_not_running_when_nothing_answers(env: dict[str, str]) -> None:
     """Regression: doctor said "all checks passed" with Threadline stopped (`up` with doctor running: test_up_process)."""
     from tests.support.servers import free_port
 
-    env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
-    res = _cli("doctor", env={**env, "THREADLINE_API_PORT": str(free_port()), "THREADLINE_SMTP_PORT": str(free_port())})
+    res = _cli("doctor", env={**env, "SLACK_APP_TOKEN": None, "THREADLINE_API_PORT": str(free_port()),
+                              "THREADLINE_SMTP_PORT": str(free_port())})
     failures = [line.split(" (")[0].strip() for line in res.stdout.splitlines() if line.strip().startswith("FAIL")]
     components = next(line for line in res.stdout.splitlines() if line.startswith("Components"))
     assert (res.returncode, failures) == (1, ["FAIL  Threadline is not running"]), res.stdout + res.stderr
