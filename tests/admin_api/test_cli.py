@@ -1,4 +1,7 @@
-"""`threadline keys|agents|inbox set|webhooks`: the admin services from a shell, as real processes."""
+"""`threadline keys|agents|inbox set|webhooks`: the admin services from a shell.
+
+The commands run in this process (tests/support/cli.run_cli: the real command tree, settings from the
+given environment); one test runs the console script as a subprocess, for the process boundary."""
 
 from __future__ import annotations
 
@@ -17,17 +20,29 @@ from core.runtime import Runtime
 from core.webhooks import service
 from tests.admin_api.conftest import make_key
 from tests.conftest import make_tenant
+from tests.support.cli import Ran, run_cli
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cli(rt: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": rt.database_url, "THREADLINE_DATA_DIR": str(rt.settings.data_dir),
-           "THREADLINE_LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def _env(rt: Runtime) -> dict[str, str | None]:
+    return {"DATABASE_URL": rt.database_url, "THREADLINE_DATA_DIR": str(rt.settings.data_dir),
+            "THREADLINE_LOG_LEVEL": "WARNING", "REDIS_URL": None}
+
+
+def _cli(rt: Runtime, *args: str) -> Ran:
+    return run_cli(*args, env=_env(rt))
+
+
+def test_the_console_script_lists_the_keys_made_in_the_shell(runtime: Runtime) -> None:
+    """The process boundary once: `python -m core.cli keys list` as a real process sees a created key."""
+    make_tenant(runtime)
+    created = json.loads(_cli(runtime, "keys", "create", "ops", "--scope", "read", "--json").stdout)
+    env = {k: v for k, v in {**os.environ, **_env(runtime)}.items() if v is not None}
+    listed = subprocess.run([sys.executable, "-m", "core.cli", "keys", "list"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert (listed.returncode, f"{created['prefix']}  read" in listed.stdout) == (0, True), listed.stderr
 
 
 def test_keys_create_rotate_revoke_from_the_shell_match_the_api(runtime: Runtime, api: TestClient) -> None:
