@@ -147,7 +147,9 @@ LANGUAGE plpgsql STABLE {_DEFINER} ROWS 200
 AS $$
 DECLARE
     tenant uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;
-    words tsquery := websearch_to_tsquery('simple'::regconfig, q);
+    -- The documents keep no positions: a phrase ("a b", a <-> b) matches as its words (a & b).
+    words tsquery := regexp_replace(websearch_to_tsquery('simple'::regconfig, q)::text,
+                                    '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery;
 BEGIN
     IF tenant IS NULL OR numnode(words) = 0 THEN
         RETURN;

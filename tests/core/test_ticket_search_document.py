@@ -53,6 +53,16 @@ def test_a_later_message_and_a_new_subject_are_searchable_and_an_old_subject_is_
     assert found == [{ticket_id}, {ticket_id}, set(), {ticket_id}]
 
 
+def test_a_query_matches_words_from_different_messages_and_a_phrase_in_any_order(runtime: Runtime) -> None:
+    """One document per ticket without positions: "toner printer" needs both words anywhere in the ticket,
+    a quoted phrase finds its words in any order, and an excluded word excludes the whole ticket."""
+    tenant, inbox = make_tenant(runtime)
+    ticket_id, _ = make_ticket(runtime, tenant_id=tenant.id, inbox_id=inbox.id, subject="Printer jammed")
+    _append(runtime, tenant.id, ticket_id, "the toner is empty")
+    found = [_search(runtime, tenant.id, q) for q in ("toner printer", '"jammed printer"', "printer -toner")]
+    assert found == [{ticket_id}, {ticket_id}, set()]
+
+
 def test_an_edited_message_is_found_by_its_new_text_only(runtime: Runtime) -> None:
     """A body change rebuilds the document: the replaced word no longer matches."""
     tenant, inbox = make_tenant(runtime)
