@@ -4,7 +4,9 @@ those for the tests that are about the process boundary."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from typer.testing import CliRunner
@@ -22,6 +24,22 @@ class Ran:
 
 def run_cli(*args: str, env: Mapping[str, str | None], stdin: str | None = None) -> Ran:
     """`threadline ARGS` with `env` laid over os.environ for the call (None unsets a name)."""
-    result = CliRunner().invoke(build_cli(load_plugins(Registry())), list(args), env=env, input=stdin,
-                                catch_exceptions=False)
+    with _logging_restored():
+        result = CliRunner().invoke(build_cli(load_plugins(Registry())), list(args), env=env, input=stdin,
+                                    catch_exceptions=False)
     return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+@contextmanager
+def _logging_restored() -> Iterator[None]:
+    """A command configures logging for its process (root handler to the captured stderr, levels); the
+    tests after it in this process get the logging they had, not a handler on a closed stream."""
+    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    saved = [(lg, lg.handlers[:], lg.level, lg.filters[:]) for lg in loggers]
+    try:
+        yield
+    finally:
+        for lg, handlers, level, filters in saved:
+            lg.handlers[:], lg.filters[:] = handlers, filters
+            lg.setLevel(level)

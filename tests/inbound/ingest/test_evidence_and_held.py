@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from email import policy
 from email.message import EmailMessage
 
@@ -20,6 +17,7 @@ from core.runtime import Runtime
 from core.tickets import held
 from core.tickets.models import RawInboundStatus
 from tests.conftest import make_tenant
+from tests.support.cli import Ran, run_cli
 from tests.support.servers import RedisForTests
 from tests.inbound.ingest.helpers import deliver, mail, messages, raw_records, tickets
 
@@ -141,12 +139,10 @@ def test_a_child_over_its_memory_budget_fails_the_mail_cleanly(runtime: Runtime)
 def test_held_cli_lists_and_releases(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> None:
     deliver(runtime, mail(subject="Auto: away", headers={"Auto-Submitted": "auto-generated"}))
     (raw,) = raw_records(runtime)
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
-           "THREADLINE_DATA_DIR": str(tmp_path)}
+    env = {"DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url, "THREADLINE_DATA_DIR": str(tmp_path)}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=120)
+    def cli(*args: str) -> Ran:
+        return run_cli(*args, env=env)
 
     listed = cli("held", "list", "--json")
     assert listed.returncode == 0, listed.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from email import policy
@@ -17,6 +14,7 @@ from core.runtime import Runtime
 from core.tickets.models import RawInboundStatus
 from tests.conftest import make_tenant
 from tests.inbound.ingest.helpers import deliver, raw_records, tickets
+from tests.support.cli import run_cli
 from tests.support.servers import RedisForTests
 
 
@@ -36,10 +34,9 @@ def test_a_failed_record_is_kept_and_replay_processes_it(runtime: Runtime, redis
     (raw,) = raw_records(runtime)
     assert (raw.status, tickets(runtime)) == (RawInboundStatus.FAILED, [])
     assert "NotADirectoryError" in (raw.error or "") or "FileExistsError" in (raw.error or "")
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
+    env = {"DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
            "THREADLINE_DATA_DIR": str(tmp_path / "fixed")}
-    out = subprocess.run([sys.executable, "-m", "core.cli", "replay", "--failed"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = run_cli("replay", "--failed", env=env)
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode == 0, out.stderr
     assert [line["status"] for line in lines] == ["processed"]
@@ -48,8 +45,6 @@ def test_a_failed_record_is_kept_and_replay_processes_it(runtime: Runtime, redis
 
 
 def test_replay_with_nothing_to_do_says_so(runtime: Runtime, redis_server: RedisForTests, tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
-           "THREADLINE_DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "core.cli", "replay", "--failed"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    env = {"DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url, "THREADLINE_DATA_DIR": str(tmp_path)}
+    out = run_cli("replay", "--failed", env=env)
     assert (out.returncode, "nothing to replay" in out.stderr) == (1, True)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import smtplib
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from core.db.session import system_scope
 from core.runtime import Runtime
 from core.tickets.models import Message, RawInboundStatus, Ticket
 from tests.conftest import make_tenant
+from tests.support.cli import run_cli
 from tests.support.jobs import drain_jobs
 from tests.support.servers import RedisForTests
 from tests.support.threadline_smtp import RunningSmtp, make_mail, running_smtp, stored_raws
@@ -205,10 +203,8 @@ def test_a_test_mail_sent_twice_is_one_ticket_and_the_second_is_logged_and_liste
     when = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [r.getMessage() for r in caplog.records if r.name == "inbound.ingest.accept"]
     assert lines == [f"mail ignored: duplicate of mail received at {when} (ticket #1)"]
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
-           "THREADLINE_DATA_DIR": str(tmp_path)}
-    listed = subprocess.run([sys.executable, "-m", "core.cli", "raw", "list", "--json"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    listed = run_cli("raw", "list", "--json", env={
+        "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url, "THREADLINE_DATA_DIR": str(tmp_path)})
     assert listed.returncode == 0, listed.stderr
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (row["raw_id"], row["redeliveries"], row["outcome"]) == (str(first.id), 1, "opened ticket #1 (new)")
