@@ -57,6 +57,8 @@ class JobSpec:
     name: str
     handler: JobHandler
     queue: str = "default"
+    # Many short idempotent runs: a worker may take several waiting rows at once (core/jobs/runner.py).
+    batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,10 @@ class Registry:
     # what adapters keep about a contact outside core's tables, for `threadline contacts erase`
     contact_erasers: list[ContactEraser] = field(default_factory=list)
 
-    def add_job(self, name: str, handler: JobHandler, *, queue: str = "default") -> None:
+    def add_job(self, name: str, handler: JobHandler, *, queue: str = "default", batch: bool = False) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} registered twice")
-        self.jobs[name] = JobSpec(name, handler, queue)
+        self.jobs[name] = JobSpec(name, handler, queue, batch)
 
     def subscribe(self, event_kind: str, job_name: str) -> None:
         """Run `job_name` once for every event of this kind (fan-out happens at write time)."""

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=4, ge=1, validation_alias=_alias("THREADLINE_WORKER_THREADS"))
     # 0 = one per CPU core: parsing is CPU-bound Python, and one process uses one core.
     worker_processes: int = Field(default=0, ge=0, validation_alias=_alias("THREADLINE_WORKER_PROCESSES"))
+    # Rows of a batchable job (ingest) one worker thread takes at once; 1 = one at a time.
+    job_batch: int = Field(default=20, ge=1, le=500, validation_alias=_alias("THREADLINE_JOB_BATCH"))
     job_max_retries: int = Field(default=8, ge=0, validation_alias=_alias("THREADLINE_JOB_MAX_RETRIES"))
     job_min_backoff_ms: int = Field(default=1000, ge=0, validation_alias=_alias("THREADLINE_JOB_MIN_BACKOFF_MS"))
     max_message_bytes: int = Field(
@@ -251,6 +253,8 @@ SETTING_DOCS: dict[str, str] = {
     "THREADLINE_API_DOCS": "serve the interactive API docs at /docs and /redoc (default false; /openapi.json is always served)",
     "THREADLINE_WORKER_THREADS": "job worker threads per worker process (default 4)",
     "THREADLINE_WORKER_PROCESSES": "worker processes `threadline up` starts (default 0 = one per CPU core)",
+    "THREADLINE_JOB_BATCH": "waiting ingest jobs one worker thread takes at once, each mail in its own "
+    "transaction, outcomes recorded in one (default 20; 1 = one at a time)",
     "THREADLINE_JOB_MAX_RETRIES": "retries before a job is dead-lettered (default 8)",
     "THREADLINE_JOB_MIN_BACKOFF_MS": "first retry delay of a failed job, doubled per retry (default 1000)",
     "THREADLINE_MAX_MESSAGE_BYTES": "largest accepted mail in bytes, SMTP SIZE (default 26214400 = 25 MiB)",

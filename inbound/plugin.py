@@ -22,7 +22,8 @@ from inbound.widget.plugin import register as register_widget
 
 
 def register(registry: Registry) -> None:
-    registry.add_job(PROCESS_JOB, make_process_job(registry), queue="ingest")
+    # Batched: a burst of mail costs one commit per mail, not three (core/jobs/runner.py).
+    registry.add_job(PROCESS_JOB, make_process_job(registry), queue="ingest", batch=True)
     registry.add_cli(register_cli(registry))
     registry.add_cli(register_held_cli(registry))
     registry.add_cli(register_raw_cli(registry))

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
@@ -67,6 +67,48 @@ def claim(*, factory: sessionmaker[Session], outbox_id: int, lease: timedelta) -
     return Claim(outbox_id, token, row.job, uuid.UUID(str(row.tenant_id)), row.attempts, dict(row.payload))
 
 
+def claim_more(
+    *, factory: sessionmaker[Session], job: str, exclude: int, limit: int, lease: timedelta
+) -> list[Claim]:
+    """Take up to `limit` more waiting rows of `job` (any tenant), oldest first, each with its own
+    token, in one transaction: rows another worker or the relay holds are skipped, never waited for.
+
+    Waiting = pending and due, or enqueued (its dramatiq message, when it comes, finds the row
+    taken or done and is skipped). A worker that dies holding them leaves leases that expire and
+    are requeued like any other."""
+    if limit <= 0:
+        return []
+    waiting = (
+        select(OutboxRow.id)
+        .where(
+            OutboxRow.job == job,
+            OutboxRow.id != exclude,
+            or_(
+                (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.available_at <= func.now()),
+                OutboxRow.status == OutboxStatus.ENQUEUED,
+            ),
+        )
+        .order_by(OutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with system_scope(factory) as session:
+        rows = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(waiting.scalar_subquery()))
+            .values(status=OutboxStatus.RUNNING, lease_token=func.gen_random_uuid(),
+                    attempts=OutboxRow.attempts + 1, lease_until=func.now() + lease)
+            .returning(OutboxRow.id, OutboxRow.lease_token, OutboxRow.job, OutboxRow.tenant_id, OutboxRow.attempts,
+                       OutboxRow.payload)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(
+        (Claim(row.id, uuid.UUID(str(row.lease_token)), row.job, uuid.UUID(str(row.tenant_id)), row.attempts,
+               dict(row.payload)) for row in rows),
+        key=lambda c: c.outbox_id,
+    )
+
+
 def renew(*, factory: sessionmaker[Session], claim: Claim, lease: timedelta) -> bool:
     """Extend the lease; False when it was lost (requeued, or finished by someone else)."""
     with system_scope(factory) as session:
@@ -110,30 +152,73 @@ def checkpoint() -> None:
 
 
 @contextmanager
-def heartbeat(held: Held) -> Iterator[Held]:
-    """Renew the lease every third of its length while the block runs (a job may outlive it)."""
+def holding(held: Held) -> Iterator[Held]:
+    """Make `held` the lease `checkpoint()` renews while this block runs (one job of a batch)."""
+    reset = _current.set(held)
+    try:
+        yield held
+    finally:
+        _current.reset(reset)
+
+
+@contextmanager
+def heartbeat(held: Held, *others: Held) -> Iterator[Held]:
+    """Renew the leases every third of their length while the block runs (a job may outlive one).
+
+    One thread for a whole batch: it renews every lease in one transaction per beat."""
+    everyone = (held, *others)
     stop = threading.Event()
     interval = max(held.lease.total_seconds() / 3, 0.05)
 
     def beat() -> None:
         while not stop.wait(interval):
+            live = [h for h in everyone if not h.lost.is_set()]
+            if not live:
+                return
             try:
-                if not renew(factory=held.factory, claim=held.claim, lease=held.lease):
-                    held.lost.set()
-                    log.warning("job lost its lease", extra={"outbox_id": held.claim.outbox_id})
-                    return
+                kept = renew_all(factory=held.factory, claims=[h.claim for h in live], lease=held.lease)
             except Exception as exc:  # database blip: try again next beat, the lease has slack
                 log.warning("lease renewal failed", extra={"outbox_id": held.claim.outbox_id, "error": str(exc)})
+                continue
+            for h in live:
+                if h.claim.outbox_id not in kept:
+                    h.lost.set()
+                    log.warning("job lost its lease", extra={"outbox_id": h.claim.outbox_id})
 
     thread = threading.Thread(target=beat, name=f"lease-{held.claim.outbox_id}", daemon=True)
-    reset = _current.set(held)
     thread.start()
     try:
-        yield held
+        with holding(held):
+            yield held
     finally:
         stop.set()
         thread.join(timeout=5)
-        _current.reset(reset)
+
+
+def renew_all(*, factory: sessionmaker[Session], claims: list[Claim], lease: timedelta) -> set[int]:
+    """Extend several leases in one transaction; the ids of those still held."""
+    kept: set[int] = set()
+    with system_scope(factory) as session:
+        for claim in claims:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == claim.outbox_id, OutboxRow.lease_token == claim.token,
+                       OutboxRow.status == OutboxStatus.RUNNING)
+                .values(lease_until=func.now() + lease)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                kept.add(claim.outbox_id)
+    return kept
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended, to record on its row."""
+
+    claim: Claim
+    status: OutboxStatus
+    error: str | None = None
+    retry_in: timedelta | None = None
 
 
 def finish(
@@ -141,17 +226,27 @@ def finish(
     retry_in: timedelta | None = None,
 ) -> bool:
     """Record the attempt's outcome if it still owns the row; False = a stale attempt, ignored."""
-    values: dict[str, object] = {"status": status, "lease_token": None, "lease_until": None}
-    if error is not None:
-        values["last_error"] = error[:4000]
-    if status is OutboxStatus.PENDING:  # retry: the relay sends it again when it is due
-        values["available_at"] = func.now() + (retry_in or timedelta(0))
-    else:
-        values["finished_at"] = func.now()
+    return claim.outbox_id in finish_all(factory=factory, outcomes=[Outcome(claim, status, error, retry_in)])
+
+
+def finish_all(*, factory: sessionmaker[Session], outcomes: list[Outcome]) -> set[int]:
+    """Record several outcomes in one transaction (a batch: one commit); the ids recorded (the
+    others were stale attempts, ignored)."""
+    recorded: set[int] = set()
     with system_scope(factory) as session:
-        result = session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == claim.outbox_id, OutboxRow.lease_token == claim.token)
-            .values(**values)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        for outcome in outcomes:
+            values: dict[str, object] = {"status": outcome.status, "lease_token": None, "lease_until": None}
+            if outcome.error is not None:
+                values["last_error"] = outcome.error[:4000]
+            if outcome.status is OutboxStatus.PENDING:  # retry: the relay sends it again when it is due
+                values["available_at"] = func.now() + (outcome.retry_in or timedelta(0))
+            else:
+                values["finished_at"] = func.now()
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == outcome.claim.outbox_id, OutboxRow.lease_token == outcome.claim.token)
+                .values(**values)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                recorded.add(outcome.claim.outbox_id)
+    return recorded

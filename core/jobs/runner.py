@@ -6,6 +6,14 @@
 3. `lease.finish`: a second short transaction records done / dead / retry, only if the token
    still owns the row. Retries go back through the outbox (status pending, `available_at` after
    a backoff), never through dramatiq's own retries: one retry chain per row.
+
+A job registered with `batch=True` (ingest: many short jobs, each idempotent and in its own
+transaction) also takes up to THREADLINE_JOB_BATCH - 1 more waiting rows of the same job, runs them
+one after the other under one heartbeat, and records every outcome in one transaction: three
+commits per mail became one plus two per batch (issue 14). Each row keeps its own lease token, so
+a worker dying mid-batch leaves leases that expire and are requeued like any other, and the
+dramatiq messages of the rows it took find them taken or done (SKIPPED, one UPDATE that matches
+nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import UserError
 from core.jobs import lease as leases
 from core.jobs.models import OutboxStatus
-from core.registry import JobContext, Registry
+from core.registry import JobContext, JobSpec, Registry
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,37 +60,91 @@ def run_outbox_job(
     claim = leases.claim(factory=factory, outbox_id=outbox_id, lease=lease)
     if claim is None:
         return RunResult.SKIPPED
-    fields = {"outbox_id": outbox_id, "job": claim.job, "attempt": claim.attempt}
     spec = registry.jobs.get(claim.job)
     if spec is None:
         leases.finish(factory=factory, claim=claim, status=OutboxStatus.DEAD,
                       error=f"no handler registered for job {claim.job!r}")
-        log.error("job has no handler", extra=fields)
+        log.error("job has no handler", extra=_fields(claim))
         return RunResult.DEAD
-    ctx = JobContext(settings=settings, session_factory=factory, tenant_id=claim.tenant_id,
-                     outbox_id=outbox_id, attempt=claim.attempt, registry=registry)
-    error: Exception | None = None
-    with leases.heartbeat(leases.Held(factory, claim, lease)):
-        try:
+    held = leases.Held(factory, claim, lease)
+    if spec.batch and settings.job_batch > 1:
+        return _run_batch(held, spec, settings=settings, registry=registry)
+    with leases.heartbeat(held):
+        outcome, result = _attempt(held, spec, settings=settings, registry=registry)
+    if outcome is None:
+        return result
+    if not leases.finish(factory=factory, claim=claim, status=outcome.status, error=outcome.error,
+                         retry_in=outcome.retry_in):
+        log.warning("job result not recorded: another attempt owns the row now", extra=_fields(claim))
+        return RunResult.STALE
+    return _reported(outcome, result)
+
+
+def _fields(claim: leases.Claim) -> dict[str, object]:
+    return {"outbox_id": claim.outbox_id, "job": claim.job, "attempt": claim.attempt}
+
+
+def _attempt(
+    held: leases.Held, spec: JobSpec, *, settings: Settings, registry: Registry
+) -> tuple[leases.Outcome | None, RunResult]:
+    """Run the handler once; the outcome to record (None: the lease was lost, record nothing)."""
+    claim = held.claim
+    ctx = JobContext(settings=settings, session_factory=held.factory, tenant_id=claim.tenant_id,
+                     outbox_id=claim.outbox_id, attempt=claim.attempt, registry=registry)
+    try:
+        with leases.holding(held):
             spec.handler(ctx, dict(claim.payload))
-        except Exception as exc:  # recorded on the row below, then retried or dead-lettered
-            error = exc
-    if error is None:
-        status, message, result = OutboxStatus.DONE, None, RunResult.DONE
-    elif isinstance(error, leases.LeaseLost):
-        log.warning("job stopped: its lease was lost", extra=fields)
-        return RunResult.STALE
-    else:
-        message = f"{type(error).__name__}: {error}"
-        dead = isinstance(error, UserError) or claim.attempt > settings.job_max_retries
-        status, result = (OutboxStatus.DEAD, RunResult.DEAD) if dead else (OutboxStatus.PENDING, RunResult.RETRY)
-    if not leases.finish(factory=factory, claim=claim, status=status, error=message,
-                         retry_in=backoff(settings, claim.attempt)):
-        log.warning("job result not recorded: another attempt owns the row now", extra=fields)
-        return RunResult.STALE
+    except leases.LeaseLost:
+        log.warning("job stopped: its lease was lost", extra=_fields(claim))
+        return None, RunResult.STALE
+    except Exception as exc:  # recorded on the row, then retried or dead-lettered
+        message = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UserError) or claim.attempt > settings.job_max_retries:
+            return leases.Outcome(claim, OutboxStatus.DEAD, message), RunResult.DEAD
+        return (leases.Outcome(claim, OutboxStatus.PENDING, message, backoff(settings, claim.attempt)),
+                RunResult.RETRY)
+    return leases.Outcome(claim, OutboxStatus.DONE), RunResult.DONE
+
+
+def _reported(outcome: leases.Outcome, result: RunResult) -> RunResult:
+    """Log a recorded failure; a retry raises JobFailed (the row is pending again)."""
+    fields = _fields(outcome.claim)
     if result is RunResult.DEAD:
-        log.error("job dead-lettered", extra={**fields, "error": message})
+        log.error("job dead-lettered", extra={**fields, "error": outcome.error})
     elif result is RunResult.RETRY:
-        log.warning("job failed, will retry", extra={**fields, "error": message})
-        raise JobFailed(f"outbox job {outbox_id} failed: {message}") from error
+        log.warning("job failed, will retry", extra={**fields, "error": outcome.error})
+        raise JobFailed(f"outbox job {outcome.claim.outbox_id} failed: {outcome.error}")
     return result
+
+
+def _run_batch(first: leases.Held, spec: JobSpec, *, settings: Settings, registry: Registry) -> RunResult:
+    """The asked-for row, then up to `job_batch - 1` more of the same job; one outcome each,
+    all recorded in one transaction. Returns (or raises for) the asked-for row's result."""
+    more = leases.claim_more(factory=first.factory, job=first.claim.job, exclude=first.claim.outbox_id,
+                             limit=settings.job_batch - 1, lease=first.lease)
+    helds = [first, *(leases.Held(first.factory, c, first.lease) for c in more)]
+    done: list[tuple[leases.Outcome, RunResult]] = []
+    results: dict[int, RunResult] = {}
+    with leases.heartbeat(first, *helds[1:]):
+        for held in helds:
+            if held.lost.is_set():  # the heartbeat saw it taken over: not ours to run
+                results[held.claim.outbox_id] = RunResult.STALE
+                continue
+            outcome, result = _attempt(held, spec, settings=settings, registry=registry)
+            results[held.claim.outbox_id] = result
+            if outcome is not None:
+                done.append((outcome, result))
+    recorded = leases.finish_all(factory=first.factory, outcomes=[o for o, _ in done])
+    for outcome, result in done:
+        if outcome.claim.outbox_id not in recorded:
+            log.warning("job result not recorded: another attempt owns the row now", extra=_fields(outcome.claim))
+            results[outcome.claim.outbox_id] = RunResult.STALE
+        elif outcome.claim is not first.claim:
+            try:
+                _reported(outcome, result)
+            except JobFailed:
+                pass  # recorded: pending again with a backoff
+    mine = results[first.claim.outbox_id]
+    if mine in (RunResult.DEAD, RunResult.RETRY):
+        return _reported(next(o for o, _ in done if o.claim is first.claim), mine)
+    return mine
