@@ -1,4 +1,5 @@
-"""`threadline inbox ...` and `threadline imap` as real processes against Postgres and Dovecot."""
+"""`threadline inbox ...` (in this process: tests/support/cli.run_cli) and `threadline imap` (a real
+process, stopped by SIGTERM) against Postgres and Dovecot."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.runtime import Runtime
 from core.tenancy.imap_models import ImapAccount, ImapAfterAction, ImapTls
 from tests.conftest import make_tenant
 from tests.inbound.imap.conftest import account_row, append, make_account, message, raw_count
+from tests.support.cli import Ran, run_cli
 from tests.support.dovecot import DovecotServer, MailUser
 
 pytestmark = pytest.mark.slow
@@ -38,8 +40,8 @@ def account_row_for(rt: Runtime, inbox_id: object) -> ImapAccount:
         return session.execute(select(ImapAccount).where(ImapAccount.inbox_id == inbox_id)).scalar_one()
 
 
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60)
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Ran:
+    return run_cli(*args, env={**env, "REDIS_URL": None, "THREADLINE_SECRET_KEY": None}, stdin=stdin)
 
 
 def test_inbox_imap_stores_the_password_encrypted_and_never_prints_it(
