@@ -3,9 +3,6 @@ and every Slack call for a tenant made with its own workspace's bot token."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from core.tickets.models import Direction, Message, Ticket
 from tests.bots.slack.conftest import AGENT, SECRET, wait_until
 from tests.conftest import make_tenant
 from tests.inbound.ingest.helpers import deliver, mail
+from tests.support.cli import run_cli
 from tests.support.fake_slack import FakeSlack
 from tests.support.jobs import drain_jobs
 from tests.support.slack_signing import (
@@ -245,11 +243,10 @@ def test_a_workspace_cannot_act_in_another_tenants_channel(oauth: OAuthWorld) ->
 
 def test_the_cli_prints_an_install_link_for_the_tenant(oauth: OAuthWorld, database_url: str) -> None:
     s = oauth.runtime.settings
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "THREADLINE_SECRET_KEY", "SLACK_BOT_TOKEN"}}
-    env.update(DATABASE_URL=database_url, THREADLINE_DATA_DIR=str(s.data_dir), THREADLINE_LOG_LEVEL="WARNING",
-               SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET="oauth-client-secret", THREADLINE_PUBLIC_URL=PUBLIC_URL)
-    out = subprocess.run([sys.executable, "-m", "core.cli", "slack", "install-link", "--tenant", oauth.b.slug],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = run_cli("slack", "install-link", "--tenant", oauth.b.slug, env={
+        "REDIS_URL": None, "THREADLINE_SECRET_KEY": None, "SLACK_BOT_TOKEN": None, "DATABASE_URL": database_url,
+        "THREADLINE_DATA_DIR": str(s.data_dir), "THREADLINE_LOG_LEVEL": "WARNING", "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": "oauth-client-secret", "THREADLINE_PUBLIC_URL": PUBLIC_URL})
     assert out.returncode == 0, out.stderr
     link = urlsplit(out.stdout.strip())
     assert f"{link.scheme}://{link.netloc}{link.path}" == f"{PUBLIC_URL}/slack/install"

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from core.runtime import Runtime
 from tests.bots.teams.conftest import APP_ID
+from tests.support.cli import run_cli
 from tests.support.servers import RedisForTests
 
 
 def test_doctor_names_a_teams_app_id_without_its_password(runtime: Runtime, redis_server: RedisForTests,
                                                          tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
-           "THREADLINE_DATA_DIR": str(tmp_path), "TEAMS_APP_ID": APP_ID}
-    env.pop("TEAMS_APP_PASSWORD", None)
-    res = subprocess.run([sys.executable, "-m", "core.cli", "doctor"], env=env, capture_output=True, text=True,
-                         timeout=120)
+    res = run_cli("doctor", env={"DATABASE_URL": runtime.database_url, "REDIS_URL": redis_server.url,
+                                 "THREADLINE_DATA_DIR": str(tmp_path), "TEAMS_APP_ID": APP_ID, "TEAMS_APP_PASSWORD": None})
     assert (res.returncode, "TEAMS_APP_PASSWORD" in res.stdout and "FAIL" in res.stdout) == (1, True)

@@ -4,9 +4,6 @@ failed message, `inbox set --teams-channel/--teams-team`, customer text shown as
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from core.tickets.models import Ticket
 from tests.bots.teams.conftest import AAD_TENANT, BOT, CHANNEL, TeamsWorld
 from tests.conftest import make_tenant
 from tests.inbound.ingest.helpers import deliver, mail
+from tests.support.cli import run_cli
 from tests.support.jobs import drain_jobs
 
 BEA = "29:bea-agent"
@@ -159,11 +157,9 @@ def test_escaping_is_linear_on_a_long_line() -> None:
 
 def test_inbox_set_binds_a_teams_channel_and_team(runtime: Runtime, tmp_path: Path) -> None:
     _, inbox = make_tenant(runtime, address="help@acme.test")
-    env = {**os.environ, "DATABASE_URL": runtime.database_url, "THREADLINE_DATA_DIR": str(tmp_path),
-           "THREADLINE_LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    res = subprocess.run([sys.executable, "-m", "core.cli", "inbox", "set", "help@acme.test", "--teams-channel",
-                          CHANNEL, "--teams-team", TEAM], env=env, capture_output=True, text=True, timeout=120)
+    res = run_cli("inbox", "set", "help@acme.test", "--teams-channel", CHANNEL, "--teams-team", TEAM, env={
+        "DATABASE_URL": runtime.database_url, "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_LOG_LEVEL": "WARNING",
+        "REDIS_URL": None})
     assert res.returncode == 0, res.stderr
     assert f"teams channel {CHANNEL} (team {TEAM})" in res.stdout
     with system_scope(runtime.factory) as session:
