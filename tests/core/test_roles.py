@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from core.tickets import service
 from core.tickets.models import Channel
 from core.tickets.schemas import SYSTEM_ACTOR
 from tests.conftest import make_tenant
+from tests.support.cli import Ran, run_cli
 from tests.support.servers import RedisForTests
 
 
@@ -79,12 +77,12 @@ def test_migrating_with_the_runtime_url_is_refused_with_a_clear_message(database
         engine.dispose()
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+def _cli(*args: str, env: dict[str, str]) -> Ran:
+    return run_cli(*args, env=env)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_LOG_LEVEL": "WARNING", **extra}
+    return {"THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_LOG_LEVEL": "WARNING", **extra}
 
 
 def test_doctor_says_which_role_each_url_logs_in_as(
