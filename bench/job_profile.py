@@ -143,6 +143,12 @@ def main() -> None:
             print(out.getvalue())
         stop.set()
         thread.join(timeout=20)
+        with system_scope(rt.factory) as session:  # what one mail puts on the job path
+            per_job = session.execute(select(OutboxRow.job, func.count()).group_by(OutboxRow.job)
+                                      .order_by(func.count().desc())).all()
+        total = 3 * n + 20
+        print(f"  outbox rows per mail: {sum(c for _, c in per_job) / total:.1f} "
+              f"({', '.join(f'{job} {c / total:.2f}' for job, c in per_job)})")
         rt.close()
     finally:
         infra.stop()

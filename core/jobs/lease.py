@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
@@ -29,6 +29,21 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=60)
 # A row handed to Redis is leased to the queue this long; lost messages come back after it.
 ENQUEUE_LEASE = timedelta(minutes=15)
+
+
+_ASYNC_COMMIT = text("SELECT set_config('synchronous_commit', 'off', true)")
+
+
+@contextmanager
+def bookkeeping(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A lease transaction that commits without waiting for its WAL flush (`synchronous_commit`
+    off for it alone): a claim, renewal or outcome lost in a Postgres crash only sends the row
+    around again once its lease expires, and every job is idempotent. The job's own writes commit
+    synchronously, and a synchronous commit flushes every earlier record, so a job's effects are
+    never durable while the claim before them is not. Saves two flushes per job (issue 14)."""
+    with system_scope(factory) as session:
+        session.execute(_ASYNC_COMMIT)
+        yield session
 
 
 class LeaseLost(Exception):
@@ -48,7 +63,7 @@ class Claim:
 def claim(*, factory: sessionmaker[Session], outbox_id: int, lease: timedelta) -> Claim | None:
     """Take the row unless it is finished or someone else holds a live lease (then None)."""
     token = uuid.uuid4()
-    with system_scope(factory) as session:
+    with bookkeeping(factory) as session:
         # One UPDATE: under READ COMMITTED it waits for a relay still holding the row, then
         # re-checks the WHERE, so two deliveries of one message cannot both win.
         row = session.execute(
@@ -92,7 +107,7 @@ def claim_more(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    with system_scope(factory) as session:
+    with bookkeeping(factory) as session:
         rows = session.execute(
             update(OutboxRow)
             .where(OutboxRow.id.in_(waiting.scalar_subquery()))
@@ -111,7 +126,7 @@ def claim_more(
 
 def renew(*, factory: sessionmaker[Session], claim: Claim, lease: timedelta) -> bool:
     """Extend the lease; False when it was lost (requeued, or finished by someone else)."""
-    with system_scope(factory) as session:
+    with bookkeeping(factory) as session:
         result = session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == claim.outbox_id, OutboxRow.lease_token == claim.token,
@@ -198,7 +213,7 @@ def heartbeat(held: Held, *others: Held) -> Iterator[Held]:
 def renew_all(*, factory: sessionmaker[Session], claims: list[Claim], lease: timedelta) -> set[int]:
     """Extend several leases in one transaction; the ids of those still held."""
     kept: set[int] = set()
-    with system_scope(factory) as session:
+    with bookkeeping(factory) as session:
         for claim in claims:
             result = session.execute(
                 update(OutboxRow)
@@ -233,7 +248,7 @@ def finish_all(*, factory: sessionmaker[Session], outcomes: list[Outcome]) -> se
     """Record several outcomes in one transaction (a batch: one commit); the ids recorded (the
     others were stale attempts, ignored)."""
     recorded: set[int] = set()
-    with system_scope(factory) as session:
+    with bookkeeping(factory) as session:
         for outcome in outcomes:
             values: dict[str, object] = {"status": outcome.status, "lease_token": None, "lease_until": None}
             if outcome.error is not None:

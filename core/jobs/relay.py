@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import system_scope
-from core.jobs.lease import ENQUEUE_LEASE
+from core.jobs.lease import ENQUEUE_LEASE, bookkeeping
 from core.jobs.models import OutboxRow, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ class RelayPass:
 def relay_once(
     *, factory: sessionmaker[Session], send: Send, batch: int = 200, lease: timedelta = ENQUEUE_LEASE
 ) -> RelayPass:
-    with system_scope(factory) as session:
+    # Bookkeeping commit (no WAL flush wait): a pass lost in a Postgres crash leaves its rows pending,
+    # sent again; their second message is skipped at claim.
+    with bookkeeping(factory) as session:
         rows = (
             session.execute(
                 select(OutboxRow)
