@@ -21,11 +21,10 @@ from sqlalchemy.orm import Session
 from bots.slack import blocks
 from bots.slack.client import client_for_tenant, has_bot
 from bots.slack.ids import SURFACE, Reaction
-from bots.slack.posts import SlackPost, find_by_key, post_keyed
+from bots.slack.posts import SlackPost
 from bots.surface import render, thread_sync, views
-from bots.surface.post_once import failure_key, post_once
+from bots.surface.post_once import failure_key, place, post_once
 from core.db.session import tenant_scope
-from core.jobs import lease as leases
 from core.registry import JobContext
 from core.surfaces.models import PostKind
 from core.tenancy.models import Inbox
@@ -62,19 +61,10 @@ def _sync_one(ctx: JobContext, client: WebClient, ticket_id: uuid.UUID) -> bool:
                                  bound_channel=_bound_channel)
     if post is None:
         return False
-    where = None
-    if post.in_doubt:
-        where = find_by_key(client, channel=post.channel, thread_ts=post.thread_ref, key=post.key)
-    if where is None:
-        text_, blocks_ = _message(post.view)
-        leases.checkpoint()
-        try:
-            where = post_keyed(client, key=post.key, channel=post.channel, thread_ts=post.thread_ref, text=text_,
-                               blocks=blocks_)
-        except SlackApiError:
-            thread_sync.forget(ctx, post.key)  # Slack answered with an error: nothing was posted
-            raise
-    thread_sync.record(ctx, post, surface=SURFACE, channel=where[0], ref=where[1])
+    text_, blocks_ = _message(post.view)
+    placed = place(ctx, SlackPost(client, post.channel, post.thread_ref, text_, blocks_), key=post.key,
+                   in_doubt=post.in_doubt)
+    thread_sync.record(ctx, post, surface=SURFACE, channel=placed.channel, ref=placed.ref)
     return True
 
 
@@ -89,26 +79,16 @@ def sync_thread(ctx: JobContext, payload: dict[str, Any]) -> None:
         return
     client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
     ticket_id = uuid.UUID(payload["ticket_id"])
-    for _ in range(500):  # bounded: a thread never needs more posts than this in one go
-        if not _sync_one(ctx, client, ticket_id):
-            return
+    thread_sync.sync_all(lambda: _sync_one(ctx, client, ticket_id))
 
 
 def update_card(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Re-render the card in place. Bursts coalesce: a job older than the last render is done."""
+    """Re-render the card in place (bots/surface/thread_sync.refresh_card)."""
     if not configured(ctx):
         return
-    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-        due = thread_sync.card_update(session, surface=SURFACE, ticket_id=uuid.UUID(payload["ticket_id"]),
-                                      at=payload.get("at"))
-        if due is None:
-            return
-        anchor, card = due
-        # Under the ticket's lock, so two updates land in the order they rendered; an update
-        # repeated by a retry shows the same state, harmless twice.
-        client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
-        client.chat_update(channel=anchor.channel, ts=anchor.thread_ref, text=blocks.card_text(card),
-                           blocks=blocks.card_blocks(card))
+    client = client_for_tenant(ctx.settings, ctx.session_factory, ctx.tenant_id)
+    thread_sync.refresh_card(ctx, payload, surface=SURFACE, show=lambda anchor, card: client.chat_update(
+        channel=anchor.channel, ts=anchor.thread_ref, text=blocks.card_text(card), blocks=blocks.card_blocks(card)))
 
 
 def delivery_notice(ctx: JobContext, payload: dict[str, Any]) -> None:

@@ -68,6 +68,23 @@ class Poster(Protocol):
 Record = Callable[[Session, Placed], None]
 
 
+def place(ctx: JobContext, poster: Poster, *, key: str, in_doubt: bool) -> Placed:
+    """With `key`'s intent committed and no transaction open: the post, found where an earlier attempt
+    may have made it (`in_doubt`), else made now. A refusal drops the intent; an unclear answer keeps it."""
+    found = poster.find(key) if in_doubt else None
+    if found is not None:
+        return found
+    leases.checkpoint()
+    try:
+        return poster.post(key)
+    except poster.unclear:
+        raise  # it may exist: the intent stays and the retry looks it up
+    except poster.refusals:
+        with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+            effects.forget(session, key=key)
+        raise
+
+
 def post_once(ctx: JobContext, poster: Poster, *, key: str, record: Record | None = None) -> Placed:
     """The one post for `key`: posted now, found from an attempt in doubt, or as recorded before.
     `record` (idempotent) runs in the transaction that records the place."""
@@ -81,17 +98,7 @@ def post_once(ctx: JobContext, poster: Poster, *, key: str, record: Record | Non
         return placed
     if earlier is not None and live_elsewhere(ctx, earlier):
         raise TemporaryFailure(f"another attempt is posting {key}")
-    found = poster.find(key) if earlier is not None else None
-    if found is None:
-        leases.checkpoint()
-        try:
-            found = poster.post(key)
-        except poster.unclear:
-            raise  # it may exist: the intent stays and the retry looks it up
-        except poster.refusals:
-            with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
-                effects.forget(session, key=key)
-            raise
+    found = place(ctx, poster, key=key, in_doubt=earlier is not None)
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         effects.complete(session, key=key, result=found.as_json())
         if record is not None:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,12 +66,15 @@ def live_elsewhere(ctx: JobContext, earlier: effects.Recorded) -> bool:
     return earlier.outbox_id != ctx.outbox_id and in_flight(earlier)
 
 
+ServiceUrl = Callable[[Session, str], str]  # where a new thread in a channel is started (Teams' regional URL)
+
+
 def _next(ctx: JobContext, session: Session, *, ticket: Ticket, surface: str, own: Channel, job: str,
-          channel: str) -> NextPost | None:
+          channel: str, service_url: ServiceUrl | None) -> NextPost | None:
     anchor = anchor_of(session, surface=surface, ticket_id=ticket.id)
     if anchor is None:
         return NextPost(f"{job}:{ticket.id}:card", ticket.id, None, None, render.ticket_card(session, ticket),
-                        channel, None, None)
+                        channel, None, service_url(session, channel) if service_url else None)
     missing = render.next_missing(session, ticket_id=ticket.id, surface=surface, own=own)
     if missing is None:
         return None
@@ -86,10 +90,11 @@ def _next(ctx: JobContext, session: Session, *, ticket: Ticket, surface: str, ow
 
 def plan_next(
     ctx: JobContext, *, ticket_id: uuid.UUID, surface: str, own: Channel, job: str,
-    bound_channel: Callable[[Inbox], str | None],
+    bound_channel: Callable[[Inbox], str | None], service_url: ServiceUrl | None = None,
 ) -> NextPost | None:
     """Under the ticket's lock: the next post with its intent recorded, or None (the thread is
-    complete, the inbox is not bound here, or a live attempt is posting)."""
+    complete, the inbox is not bound here, or a live attempt is posting). `service_url`: for a
+    surface whose threads live at a service URL, where the card starts one (kept on the anchor)."""
     with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
         render.lock_thread(session, surface=surface, ticket_id=ticket_id)
         ticket = session.get(Ticket, ticket_id)
@@ -97,7 +102,8 @@ def plan_next(
         channel = bound_channel(inbox) if inbox is not None else None
         if ticket is None or not channel:
             return None
-        post = _next(ctx, session, ticket=ticket, surface=surface, own=own, job=job, channel=channel)
+        post = _next(ctx, session, ticket=ticket, surface=surface, own=own, job=job, channel=channel,
+                     service_url=service_url)
         if post is None:
             return None
         earlier = effects.begin(session, tenant_id=ctx.tenant_id, key=post.key, outbox_id=ctx.outbox_id)
@@ -108,6 +114,14 @@ def plan_next(
             # after its post and so finishes the thread; its retry covers its crash.
             return None
         return replace(post, in_doubt=True)
+
+
+def sync_all(post_next: Callable[[], bool]) -> None:
+    """Post what the thread lacks, one post at a time, until `post_next` finds nothing to post; bounded,
+    as a thread never needs more posts than this in one go."""
+    for _ in range(500):
+        if not post_next():
+            return
 
 
 def record(ctx: JobContext, post: NextPost, *, surface: str, channel: str, ref: str) -> None:
@@ -145,6 +159,17 @@ def card_update(session: Session, *, surface: str, ticket_id: uuid.UUID,
         return None
     anchor.card_updated_at = render.now()
     return anchor, render.ticket_card(session, ticket)
+
+
+def refresh_card(ctx: JobContext, payload: dict[str, Any], *, surface: str,
+                 show: Callable[[SurfaceAnchor, views.TicketCard], object]) -> None:
+    """The card-update job of every surface: re-render the card in place (`show`). Bursts coalesce. The
+    update runs under the ticket's lock, so two land in the order they rendered; one repeated by a
+    retry shows the same state, harmless twice."""
+    with tenant_scope(ctx.session_factory, ctx.tenant_id) as session:
+        due = card_update(session, surface=surface, ticket_id=uuid.UUID(payload["ticket_id"]), at=payload.get("at"))
+        if due is not None:
+            show(*due)
 
 
 def draft_to_show(session: Session, *, surface: str,
