@@ -2,12 +2,12 @@
 
 Under the ticket's advisory lock, `plan_next` picks what the thread lacks next (the card, a mirrored
 message, the notice under an agent's reply) and commits its intent in the effects ledger. The adapter
-posts with no transaction open, then `record` commits where the post landed together with the ledger
-entry. A job that meets another job's young intent leaves the thread to the live attempt (it plans again after its
-post); an intent older than a lease belonged to a worker that died mid-call, and one of our own job
-to an earlier attempt that got no clear answer, so the post comes back `in_doubt`: an
-adapter that can find a post by its client key looks it up before posting again. Posts outside the
-ticket's sequence (draft cards, held mail, failure lines) take the same path through `post_once`.
+posts with no transaction open (post_once.place), then `record` commits where the post landed together
+with the ledger entry. A job that meets another job's young intent leaves the thread to that live
+attempt (it plans again after its post). An intent older than a lease (its worker died mid-call), or
+one of this job's own earlier attempt (it got no clear answer), comes back `in_doubt`: an adapter that
+can find a post by its client key looks it up before posting again. Posts outside the ticket's
+sequence (draft cards, held mail, failure lines) take the same path through `post_once.post_once`.
 """
 
 from __future__ import annotations
