@@ -8,7 +8,7 @@ import uuid
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from core.db.session import tenant_scope
 from core.retention.erase import erase_contact
@@ -20,6 +20,7 @@ from core.tickets.schemas import SYSTEM_ACTOR
 from core.tickets.search_doc import DOC_BYTES, FULL, PART_CHARS
 from tests.conftest import make_tenant
 from tests.core.factories import inbound, make_ticket
+from tests.core.test_ticket_search import _paged
 
 AUDIT = AuditContext("test")
 
@@ -128,6 +129,32 @@ def test_a_huge_message_inserts_and_its_first_words_are_searchable(runtime: Runt
                                {"t": ticket_id}).scalar_one()
     found = [_search(runtime, tenant.id, q) for q in ("w0000000", "w0001000", "w0333332", "zebra", "giraffes")]
     assert (found, size) == ([{ticket_id}, {ticket_id}, set(), set(), set()], FULL)
+
+
+def test_search_pages_newest_first_across_months(runtime: Runtime, owner_url: str) -> None:
+    """Each document carries its tenant-month and a search walks the months newest first: 14 tickets over
+    about seven months, paged by 3 with the cursor, give every ticket holding the word, newest first."""
+    tenant, inbox = make_tenant(runtime)
+    engine = create_engine(owner_url)
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO tickets (id, tenant_id, number, inbox_id, subject, status, priority, channel, reply_token,
+                                 tags, created_at, updated_at)
+            SELECT gen_random_uuid(), CAST(:t AS uuid), g, :i, 'Spread ' || g, 'open', 'normal', 'email',
+                   md5(CAST(:t AS text) || g), '{}', now() - g * interval '15 days', now()
+            FROM generate_series(1, 14) g"""), {"t": str(tenant.id), "i": inbox.id})
+        conn.execute(text("""
+            INSERT INTO messages (id, tenant_id, ticket_id, direction, source, body_text, "references", flags,
+                                  delivery_state, created_at)
+            SELECT gen_random_uuid(), t.tenant_id, t.id, 'inbound', 'email',
+                   CASE WHEN t.number % 3 = 0 THEN 'nothing here' ELSE 'a marker word' END, '{}', '{}', 'n/a',
+                   t.created_at
+            FROM tickets t WHERE t.tenant_id = CAST(:t AS uuid)"""), {"t": str(tenant.id)})
+        expected = list(conn.execute(text(
+            "SELECT t.id FROM tickets t WHERE t.tenant_id = CAST(:t AS uuid) AND t.number % 3 <> 0 "
+            "ORDER BY t.created_at DESC, t.id DESC"), {"t": str(tenant.id)}).scalars())
+    engine.dispose()
+    assert _paged(runtime, tenant.id, queries.TicketFilter(text="marker"), limit=3) == expected
 
 
 VOCABULARY = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
