@@ -6,9 +6,9 @@ status, each in keyset order with the tags included, so a page is an index-only 
 after `limit` matches at any depth; then the rows of those ids are read. Search uses Postgres FTS
 (the `simple` configuration: no stemming, mail comes in every language and a word is found as
 written) over one search document per ticket (`ticket_search`, migration 0027: the subject and
-every message's text, stripped of positions and bounded, plus the tenant as one more lexeme, kept
-current by triggers; core/tickets/search_doc.py), so every word of a query may come from any
-message of the ticket and a quoted phrase matches its words anywhere in it. Matching ids come from
+every message's text, stripped of positions and bounded, plus its tenant and month as one more
+lexeme, kept current by triggers; core/tickets/search_doc.py), so every word of a query may come
+from any message of the ticket and a quoted phrase matches its words anywhere in it. Matching ids come from
 `threadline_search_ticket_ids` (migrations 0021, 0027): under RLS, `@@` is not LEAKPROOF, so the
 planner may not use it as an index condition in a query of `threadline_app`; the SECURITY DEFINER
 function filters the caller's tenant itself (from `app.tenant_id`, never an argument) and returns
