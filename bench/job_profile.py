@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=150)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--profile", type=int, default=0, metavar="TOP",
-                        help="cProfile every thread of the worker line; print the top functions by own time")
+                        help="cProfile every thread of the worker line; print the top functions by own time and our "
+                        "functions by cumulative time")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="tlbj", dir="/tmp"))
     overrides: dict[str, object] = {"THREADLINE_DATA_DIR": data, "THREADLINE_SENDER_CAP": 1000000}
@@ -139,7 +140,9 @@ def main() -> None:
         if profiles:
             threading.setprofile(None)  # type: ignore[arg-type]
             out = io.StringIO()
-            pstats.Stats(*profiles, stream=out).sort_stats("tottime").print_stats(args.profile)
+            stats = pstats.Stats(*profiles, stream=out)
+            stats.sort_stats("tottime").print_stats(args.profile)
+            stats.sort_stats("cumulative").print_stats(r"/(bots|core|inbound|knowledge)/", args.profile)
             print(out.getvalue())
         stop.set()
         thread.join(timeout=20)
