@@ -96,14 +96,13 @@ def test_up_serves_refuses_a_second_up_stops_cleanly_and_restarts_on_the_same_da
         assert (doctor.returncode, f"`threadline up` is running on {data_dir} (pid {first.pid})" in doctor.stdout,
                 "all checks passed" in doctor.stdout) == (0, True, True), doctor.stdout + doctor.stderr
         # Regression: a second `up` printed the banner, then five `address already in use` tracebacks over 24 s.
-        # The refusal comes before any server starts; what time it takes is the CLI's imports (~2 s of CPU),
-        # so the bound leaves room for a loaded test machine.
-        started = time.monotonic()
+        # The refusal comes before any server starts: no banner, no traceback (what it costs in time is the
+        # CLI's imports, which a loaded CI machine can stretch past any bound worth asserting).
         again = subprocess.run([sys.executable, "-m", "core.cli", "up"], env=env, capture_output=True, text=True,
-                               timeout=30)
-        elapsed = time.monotonic() - started
-        assert (again.returncode, elapsed < 10, f"pid {first.pid}" in again.stderr, again.stdout) == (
-            1, True, True, ""), (elapsed, again.stderr)
+                               timeout=120)
+        assert (again.returncode, f"pid {first.pid}" in again.stderr, again.stdout,
+                "already in use" in again.stderr, "Traceback" in again.stderr) == (
+            1, True, "", False, False), again.stderr
     except BaseException:  # a failed assertion must not leave `up` and its servers running
         _stop(first)
         raise
