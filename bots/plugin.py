@@ -13,15 +13,16 @@ from core.tickets.events import EventKind
 def register(registry: Registry) -> None:
     from bots.slack import draft_tasks, files, held, tasks
     from bots.slack.http import mount_slack
+    from bots.slack.installations import slack_configured as wanted
 
-    registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="slack")
-    registry.add_job(tasks.CARD_JOB, tasks.update_card, queue="slack")
-    registry.add_job(tasks.DELIVERY_JOB, tasks.delivery_notice, queue="slack")
+    registry.add_job(tasks.SYNC_JOB, tasks.sync_thread, queue="slack", wanted=wanted)
+    registry.add_job(tasks.CARD_JOB, tasks.update_card, queue="slack", wanted=wanted)
+    registry.add_job(tasks.DELIVERY_JOB, tasks.delivery_notice, queue="slack", wanted=wanted)
     registry.add_job(tasks.REACT_JOB, tasks.react, queue="slack")
     registry.add_job(files.FETCH_JOB, files.fetch_files, queue="slack")
-    registry.add_job(draft_tasks.DRAFT_CARD_JOB, draft_tasks.draft_card, queue="slack")
+    registry.add_job(draft_tasks.DRAFT_CARD_JOB, draft_tasks.draft_card, queue="slack", wanted=wanted)
     registry.subscribe(EventKind.DRAFT_CHANGED, draft_tasks.DRAFT_CARD_JOB)
-    registry.add_job(held.HELD_JOB, held.post_held, queue="slack")
+    registry.add_job(held.HELD_JOB, held.post_held, queue="slack", wanted=wanted)
     registry.subscribe(EventKind.MAIL_HELD, held.HELD_JOB)
     registry.subscribe(EventKind.TICKET_OPENED, tasks.SYNC_JOB)
     registry.subscribe(EventKind.MESSAGE_APPENDED, tasks.SYNC_JOB)

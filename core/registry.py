@@ -59,6 +59,9 @@ class JobSpec:
     queue: str = "default"
     # Many short idempotent runs: a worker may take several waiting rows at once (core/jobs/runner.py).
     batch: bool = False
+    # Whether events should fan out to this job at all under these settings (a Teams job in an install
+    # without a Teams bot would be claimed, run and finished for nothing: ~1/4 of a mail's jobs).
+    wanted: Callable[[Settings], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,21 @@ class Registry:
     delivery_jobs: dict[str, str] = field(default_factory=dict)
     # what adapters keep about a contact outside core's tables, for `threadline contacts erase`
     contact_erasers: list[ContactEraser] = field(default_factory=list)
+    # The settings the `wanted` conditions are read from, at each fan-out (so a change made to the
+    # settings object later counts); None (a bare registry): every subscribed job is wanted.
+    settings: Settings | None = None
 
-    def add_job(self, name: str, handler: JobHandler, *, queue: str = "default", batch: bool = False) -> None:
+    def add_job(
+        self, name: str, handler: JobHandler, *, queue: str = "default", batch: bool = False,
+        wanted: Callable[[Settings], bool] | None = None,
+    ) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} registered twice")
-        self.jobs[name] = JobSpec(name, handler, queue, batch)
+        self.jobs[name] = JobSpec(name, handler, queue, batch, wanted)
+
+    def bind(self, settings: Settings) -> Registry:
+        self.settings = settings
+        return self
 
     def subscribe(self, event_kind: str, job_name: str) -> None:
         """Run `job_name` once for every event of this kind (fan-out happens at write time)."""
@@ -116,7 +129,14 @@ class Registry:
         self.contact_erasers.append(eraser)
 
     def jobs_for(self, event_kind: str) -> Sequence[str]:
-        return self.subscriptions.get(event_kind, ())
+        jobs = self.subscriptions.get(event_kind, ())
+        if self.settings is None:
+            return jobs
+        return [job for job in jobs if self._wanted(job, self.settings)]
+
+    def _wanted(self, job: str, settings: Settings) -> bool:
+        spec = self.jobs.get(job)
+        return spec is None or spec.wanted is None or spec.wanted(settings)
 
 
 def load_plugins(registry: Registry) -> Registry:

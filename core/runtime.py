@@ -40,5 +40,5 @@ def build_runtime(
         redis_url=redis_url,
         engine=engine,
         factory=make_session_factory(engine),
-        registry=registry if registry is not None else load_plugins(Registry()),
+        registry=(registry if registry is not None else load_plugins(Registry())).bind(settings),
     )

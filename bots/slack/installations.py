@@ -43,6 +43,11 @@ def oauth_configured(settings: Settings) -> bool:
     return settings.slack_client_id is not None and settings.slack_client_secret is not None
 
 
+def slack_configured(settings: Settings) -> bool:
+    """Whether any tenant can have a Slack bot: a single-workspace token, or installs over OAuth."""
+    return settings.slack_bot_token is not None or oauth_configured(settings)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

@@ -24,6 +24,7 @@ from bots.teams.inbound import region_url
 from bots.teams.posts import TeamsPost
 from core.db.session import tenant_scope
 from core.registry import JobContext
+from core.settings import Settings
 from core.surfaces.models import PostKind
 from core.tenancy.models import Inbox
 from core.tickets.models import Channel, DeliveryState, SurfaceAnchor
@@ -35,9 +36,14 @@ CARD_JOB = "teams.update_card"
 DELIVERY_JOB = "teams.delivery_notice"
 
 
+def teams_configured(settings: Settings) -> bool:
+    return bool(settings.teams_app_id and settings.teams_app_password)
+
+
 def configured(ctx: JobContext) -> bool:
-    # Jobs are subscribed in every install; without a Teams bot there is nothing to do.
-    return bool(ctx.settings.teams_app_id and ctx.settings.teams_app_password)
+    # Events fan out to these jobs only with a Teams bot configured (registry `wanted`), but a row
+    # written before the settings changed may still arrive: then there is nothing to do.
+    return teams_configured(ctx.settings)
 
 
 def root_id(anchor: SurfaceAnchor) -> str:
