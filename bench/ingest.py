@@ -73,6 +73,14 @@ def blast(port: int, mails: list[bytes], clients: int) -> float:
     return time.perf_counter() - started
 
 
+def outbox_waiting(rt) -> int:  # type: ignore[no-untyped-def]
+    """Jobs of any kind due and not finished yet (a retry waiting out its backoff is not counted)."""
+    with system_scope(rt.factory) as session:
+        return int(session.execute(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.status.in_(["pending", "enqueued", "running"]), OutboxRow.available_at <= func.now(),
+        )).scalar_one())
+
+
 def processed(rt) -> int:  # type: ignore[no-untyped-def]
     """Raw records done with: processed, ignored, held, or failed for good (a failed record whose
     job is still pending or running is retried and not counted yet)."""
@@ -138,8 +146,11 @@ def main() -> None:
             relay = [] if n == 0 else ["--no-relay"]
             procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker", *relay], env=env, cwd=ROOT))
         total = args.mails + 100
-        while processed(rt) < total:
+        drain = time.perf_counter()
+        while (processed(rt) < total or outbox_waiting(rt)) and time.perf_counter() - drain < 600:
             time.sleep(0.2)
+        # (b)'s mails and all their follow-up jobs are done: (c)'s mails do not queue behind them.
+        print(f"      (b)'s {total} mails processed with their follow-up jobs in {time.perf_counter() - drain:.0f} s")
         started = time.perf_counter()
         blast(smtp_port, for_c, args.clients)
         while processed(rt) < total + args.mails:
