@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from admin_api.conventions import API_PREFIX, TAGS
 from admin_api.etags import NotModifiedMiddleware
+from admin_api.nul_guard import NulGuardMiddleware
 from admin_api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from admin_api.ratelimit import RateLimit, make_limiter
 from admin_api.request_id import RequestIdMiddleware, install_log_record_factory
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime, *, rate_limit: RateLimit | None = None) -> Fast
     app.state.limiter = make_limiter(rate_limit or RateLimit(), runtime.redis_url)
     app.state.secret_box = SecretBox.from_settings(runtime.settings)  # seals stored idempotent responses
     install_log_record_factory()
+    app.add_middleware(NulGuardMiddleware)  # innermost: its 422 carries the request id
     app.add_middleware(NotModifiedMiddleware)  # inside the request id, so a 304 carries it too
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)

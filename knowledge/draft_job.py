@@ -9,8 +9,8 @@ quiet unless asked again (architecture §6).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select

@@ -169,11 +169,16 @@ def one_pass_passages(
 
 def tenant_chunks(session: Session, query: SearchQuery) -> int:
     """Chunks the query can see (the tenant's, in the inbox's scope, of the query's model)."""
+    return visible_chunks(session, tenant_id=query.tenant_id, inbox_id=query.inbox_id, model_key=query.model_key)
+
+
+def visible_chunks(session: Session, *, tenant_id: uuid.UUID, inbox_id: uuid.UUID | None, model_key: str) -> int:
+    """Chunks a query in this scope can see (before there is a query vector to build)."""
     return int(session.execute(text(
         "SELECT coalesce(sum(chunk_count), 0) FROM kb_documents d "
         "WHERE d.tenant_id = :tenant AND d.embedding_model = :model "
         "AND (CAST(:inbox AS uuid) IS NULL OR d.inbox_id IS NULL OR d.inbox_id = :inbox)"),
-        {"tenant": query.tenant_id, "model": query.model_key, "inbox": query.inbox_id}).scalar_one())
+        {"tenant": tenant_id, "model": model_key, "inbox": inbox_id}).scalar_one())
 
 
 def exact_scan_pays(tenant_chunks: int, limit: int = EXACT_SCAN_MAX_CHUNKS) -> bool:

@@ -33,11 +33,10 @@ from knowledge.retrieval import (
     exact_scan_pays,
     fuse,
     one_pass_passages,
-    tenant_chunks,
     text_passages,
     vector_passages,
+    visible_chunks,
 )
-
 
 SIZE_TTL = 60.0
 
@@ -96,11 +95,14 @@ class Knowledge:
         larger one uses the HNSW index and the full-text query, run side by side on two
         connections (each in its own read-only tenant_scope) and fused here.
         """
-        query = SearchQuery(question, self.embedder.embed_query(question), self.embedder.key, tenant_id, inbox_id)
         k = top_k or self.top_k
         nv, nt = max(VECTOR_CANDIDATES, k), max(TEXT_CANDIDATES, k)
         with tenant_scope(self.factory, tenant_id) as session:
-            if exact_scan_pays(self._size(session, query), self.exact_scan_max_chunks):
+            size = self._size(session, tenant_id, inbox_id)
+            if size == 0:  # no knowledge base here: nothing to find, and no query to embed (~150 ms of CPU)
+                return []
+            query = SearchQuery(question, self.embedder.embed_query(question), self.embedder.key, tenant_id, inbox_id)
+            if exact_scan_pays(size, self.exact_scan_max_chunks):
                 return fuse(*one_pass_passages(session=session, query=query, nv=nv, nt=nt), top_k=k)
 
         def half(fetch: Callable[..., list[Any]], **kwargs: Any) -> list[Any]:
@@ -111,14 +113,15 @@ class Knowledge:
         vector_rows = half(vector_passages, n=nv, method="hnsw")
         return fuse(vector_rows, text_future.result(), top_k=k)
 
-    def _size(self, session: Session, query: SearchQuery) -> int:
-        """How many chunks the query can see, remembered for SIZE_TTL seconds: it only picks the
-        faster path (both give the same answers), and counting costs about a millisecond."""
-        key = (query.tenant_id, query.inbox_id, query.model_key)
+    def _size(self, session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID | None) -> int:
+        """How many chunks a query can see, remembered for SIZE_TTL seconds: it only picks the
+        faster path (both give the same answers), and counting costs about a millisecond. Zero is
+        never remembered: it skips the search, and the first document uploaded must count at once."""
+        key = (tenant_id, inbox_id, self.embedder.key)
         now = time.monotonic()
         cached = self._sizes.get(key)
-        if cached is None or now - cached[1] > SIZE_TTL:
-            cached = (tenant_chunks(session, query), now)
+        if cached is None or cached[0] == 0 or now - cached[1] > SIZE_TTL:
+            cached = (visible_chunks(session, tenant_id=tenant_id, inbox_id=inbox_id, model_key=self.embedder.key), now)
             self._sizes[key] = cached
         return cached[0]
 
