@@ -5,12 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inbound.widget.models import WidgetAuthor
 from inbound.widget.uploads import MAX_PER_MESSAGE
 
 MAX_TEXT = 5000  # characters: a chat message, not a document (attachments go through uploads)
+
+
+def _without_nul(value: str | None) -> str | None:
+    # Postgres text and jsonb cannot hold U+0000; it is invisible, so it is dropped (as from mail).
+    return value.replace("\x00", "") if value is not None else None
 
 
 class ConversationStart(BaseModel):
@@ -22,6 +27,8 @@ class ConversationStart(BaseModel):
     user_hash: str | None = Field(default=None, max_length=128)
     # Or a short-lived HS256 JWT signed with the same secret: {"sub": user id, "exp", optional "email", "name"}.
     user_jwt: str | None = Field(default=None, max_length=4096)
+
+    _no_nul = field_validator("name", "email", "user_id", "user_hash", "user_jwt")(_without_nul)
 
 
 class ConversationPublic(BaseModel):
@@ -39,6 +46,8 @@ class WidgetMessageCreate(BaseModel):
     text: str = Field(default="", max_length=MAX_TEXT)
     # Refs answered by POST /attachments (signed, bound to this conversation).
     attachments: list[str] = Field(default_factory=list, max_length=MAX_PER_MESSAGE)
+
+    _no_nul = field_validator("text")(_without_nul)
 
     @model_validator(mode="after")
     def _not_empty(self) -> WidgetMessageCreate:

@@ -216,3 +216,15 @@ def test_replies_sent_while_the_socket_was_down_arrive_once_in_order_on_reconnec
         caught_up = v.history(after=cursor).json()["messages"]
     assert [m["body_text"] for m in caught_up] == ["one", "two", "three"]
     assert v.history(after=caught_up[-1]["seq"]).json()["messages"] == []
+
+
+def test_a_nul_character_in_a_visitor_message_is_dropped_not_a_500(widget: WidgetWorld) -> None:
+    v = widget.visitor()
+    assert v.start(name="Ve\u0000ra").status_code == 200
+    sent = v.send("Where\u0000 is it?", "client-0001")
+    assert sent.status_code == 201, sent.text
+    drain_jobs(widget.runtime)
+    (ticket,) = _tickets(widget)
+    with tenant_scope(widget.runtime.factory, ticket.tenant_id) as session:
+        (msg,) = service.ticket_messages(session=session, ticket_id=ticket.id)
+    assert (msg.body_text, msg.author_name) == ("Where is it?", "Vera")
