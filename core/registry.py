@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from core.settings import Settings
+    from core.tickets.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class JobSpec:
     # Whether events should fan out to this job at all under these settings (a Teams job in an install
     # without a Teams bot would be claimed, run and finished for nothing: ~1/4 of a mail's jobs).
     wanted: Callable[[Settings], bool] | None = None
+    # Whether this one event concerns the job (read in the transaction that records it: e.g. webhooks
+    # only when the tenant has a receiver for the kind). False writes no row, as the job would do nothing.
+    concerns: Callable[[Session, DomainEvent], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,11 @@ class Registry:
     def add_job(
         self, name: str, handler: JobHandler, *, queue: str = "default", batch: bool = False,
         wanted: Callable[[Settings], bool] | None = None,
+        concerns: Callable[[Session, DomainEvent], bool] | None = None,
     ) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} registered twice")
-        self.jobs[name] = JobSpec(name, handler, queue, batch, wanted)
+        self.jobs[name] = JobSpec(name, handler, queue, batch, wanted, concerns)
 
     def bind(self, settings: Settings) -> Registry:
         self.settings = settings
@@ -133,6 +138,10 @@ class Registry:
         if self.settings is None:
             return jobs
         return [job for job in jobs if self._wanted(job, self.settings)]
+
+    def concerned(self, job: str, session: Session, event: DomainEvent) -> bool:
+        spec = self.jobs.get(job)
+        return spec is None or spec.concerns is None or spec.concerns(session, event)
 
     def _wanted(self, job: str, settings: Settings) -> bool:
         spec = self.jobs.get(job)

@@ -20,6 +20,8 @@ def record_events(*, session: Session, registry: Registry, events: Iterable[Doma
     rows: list[OutboxRow] = []
     for event in events:
         for job in registry.jobs_for(event.kind):
+            if not registry.concerned(job, session, event):
+                continue
             rows.append(
                 _row(
                     tenant_id=event.tenant_id,

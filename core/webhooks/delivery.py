@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from core.crypto import SecretBox
 from core.db.session import tenant_scope
 from core.errors import TemporaryFailure
 from core.registry import JobContext, Registry
+from core.tickets.events import DomainEvent
 from core.webhooks.models import WebhookDelivery, WebhookSubscription
 from core.webhooks.schemas import WebhookEvent
 from core.webhooks.service import AttemptResult, record_attempt
@@ -129,7 +131,16 @@ def _record(ctx: JobContext, *, kind: str, event_id: str, results: list[tuple[Pe
     return retry
 
 
+def has_receivers(session: Session, event: DomainEvent) -> bool:
+    """Whether the tenant has an active subscription to this kind now (else the job would find none)."""
+    with session.no_autoflush:  # a read beside the caller's unit of work, not a reason to flush it
+        return bool(session.execute(select(exists().where(
+            WebhookSubscription.tenant_id == event.tenant_id, WebhookSubscription.active.is_(True),
+            WebhookSubscription.event_kinds.any(event.kind),  # type: ignore[arg-type]
+        ))).scalar())
+
+
 def register(registry: Registry) -> None:
-    registry.add_job(DELIVER_JOB, deliver, queue="webhooks")
+    registry.add_job(DELIVER_JOB, deliver, queue="webhooks", concerns=has_receivers)
     for kind in WebhookEvent:
         registry.subscribe(kind.value, DELIVER_JOB)

@@ -21,7 +21,9 @@ from core.registry import Registry
 from core.runtime import Runtime
 from tests.conftest import make_tenant
 
-FALLBACK = 30.0  # far longer than any wait below: a pass this test sees came from a NOTIFY or a due time
+FALLBACK = 30.0  # twice any wait below: a pass this test sees came from a NOTIFY or a due time
+# Generous on purpose (a loaded CI machine stretches everything): what matters is well before FALLBACK.
+PROMPT = 15.0
 
 
 class Relay:
@@ -72,8 +74,8 @@ def _enqueue(runtime: Runtime, tenant_id: uuid.UUID, *, delay: float = 0, commit
 
 def test_a_committed_job_wakes_the_idle_relay_at_once(runtime: Runtime, tenant_id: uuid.UUID, relay: Relay) -> None:
     at = _enqueue(runtime, tenant_id)
-    assert relay.got.wait(3)
-    assert relay.sent[0][1] - at < 1.0
+    assert relay.got.wait(PROMPT)
+    assert relay.sent[0][1] - at < PROMPT
 
 
 def test_a_rolled_back_job_sends_nothing_and_a_delayed_one_goes_when_due(
@@ -81,9 +83,9 @@ def test_a_rolled_back_job_sends_nothing_and_a_delayed_one_goes_when_due(
 ) -> None:
     _enqueue(runtime, tenant_id, commit=False)
     at = _enqueue(runtime, tenant_id, delay=1.0)
-    assert relay.got.wait(4)
+    assert relay.got.wait(PROMPT + 1)
     waited = relay.sent[0][1] - at
-    assert len(relay.sent) == 1 and 0.9 < waited < 2.5
+    assert len(relay.sent) == 1 and 0.9 < waited < PROMPT
 
 
 def _stored(runtime: Runtime, tenant_id: uuid.UUID, **values: object) -> int:
@@ -102,8 +104,8 @@ def test_an_operator_retry_of_a_dead_job_wakes_the_idle_relay_at_once(
     dead = _stored(runtime, tenant_id, status=OutboxStatus.DEAD, attempts=3)
     at = time.monotonic()
     assert retry_jobs(factory=runtime.factory, ids=[dead]) == 1
-    assert relay.got.wait(3)
-    assert relay.sent[0][0] == dead and relay.sent[0][1] - at < 1.0
+    assert relay.got.wait(PROMPT)
+    assert relay.sent[0][0] == dead and relay.sent[0][1] - at < PROMPT
 
 
 def test_a_job_requeued_for_an_expired_lease_wakes_the_idle_relay_at_once(
@@ -114,8 +116,8 @@ def test_a_job_requeued_for_an_expired_lease_wakes_the_idle_relay_at_once(
                    lease_until=datetime.now(UTC) - timedelta(minutes=1))
     at = time.monotonic()
     assert requeue_expired(factory=runtime.factory) == 1
-    assert relay.got.wait(3)
-    assert relay.sent[0][0] == lost and relay.sent[0][1] - at < 1.0
+    assert relay.got.wait(PROMPT)
+    assert relay.sent[0][0] == lost and relay.sent[0][1] - at < PROMPT
 
 
 def test_stop_ends_a_listening_relay_promptly(runtime: Runtime) -> None:

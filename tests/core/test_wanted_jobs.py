@@ -8,12 +8,15 @@ from collections import Counter
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from core.db.session import system_scope
+from core.crypto import SecretBox
+from core.db.session import system_scope, tenant_scope
 from core.jobs.models import OutboxRow
 from core.registry import Registry, load_plugins
 from core.runtime import Runtime
 from core.settings import Settings
+from core.tenancy.audit import AuditContext
 from core.tickets.events import EventKind
+from core.webhooks.service import create_subscription
 from tests.conftest import make_tenant
 from tests.inbound.ingest.helpers import deliver, mail
 
@@ -52,3 +55,33 @@ def test_a_mail_without_any_chat_surface_writes_no_surface_rows(runtime: Runtime
     with system_scope(runtime.factory) as session:
         jobs = Counter(session.execute(select(OutboxRow.job)).scalars())
     assert _surfaces(list(jobs)) == {"teams"}
+
+
+def test_webhook_rows_only_for_a_tenant_with_a_receiver_of_that_kind(runtime: Runtime) -> None:
+    tenant, _ = make_tenant(runtime, address="help@acme.test")
+    deliver(runtime, mail())
+    assert _jobs(runtime)["webhooks.deliver"] == 0
+    with tenant_scope(runtime.factory, tenant.id) as session:
+        create_subscription(session=session, tenant_id=tenant.id, url="https://hooks.example.com/x",
+                            events=["ticket.opened"], box=SecretBox.from_settings(runtime.settings),
+                            allow_private=False, audit=AuditContext("test"))
+    deliver(runtime, mail(subject="Second"))
+    webhook_events = {row.payload["event"] for row in _rows(runtime, "webhooks.deliver")}
+    assert webhook_events == {"ticket.opened"}  # message.appended has no receiver
+
+
+def test_web_chat_jobs_are_not_written_for_a_mail_ticket(runtime: Runtime) -> None:
+    make_tenant(runtime, address="help@acme.test")
+    deliver(runtime, mail())
+    jobs = _jobs(runtime)
+    assert (jobs["widget.mirror"], jobs["email.notify_agents"] > 0) == (0, True)
+
+
+def _rows(runtime: Runtime, job: str) -> list[OutboxRow]:
+    with system_scope(runtime.factory) as session:
+        return list(session.execute(select(OutboxRow).where(OutboxRow.job == job)).scalars())
+
+
+def _jobs(runtime: Runtime) -> Counter[str]:
+    with system_scope(runtime.factory) as session:
+        return Counter(session.execute(select(OutboxRow.job)).scalars())
