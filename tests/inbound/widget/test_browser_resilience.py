@@ -192,5 +192,8 @@ def test_the_host_page_loads_and_works_with_the_api_server_down(
     page.locator("#search").fill("blue shoes")
     assert (page.locator("#count").inner_text(), page.locator("#search").input_value()) == ("2", "blue shoes")
     page.wait_for_timeout(500)  # let the observer deliver buffered entries
-    # The page's only other script is the two-line click handler: every long task would be ours.
-    assert page.evaluate("() => window.__longtasks") == []
+    # The page's only other script is the two-line click handler: every long task would be ours. A
+    # retry loop or a synchronous wait freezes the page for hundreds of ms, again and again; one task a
+    # hair over the 50 ms long-task mark is a CPU-starved test machine rendering (54 ms seen in CI).
+    tasks = page.evaluate("() => window.__longtasks")
+    assert (len(tasks) <= 1, max((t["duration"] for t in tasks), default=0) < 150) == (True, True), tasks
